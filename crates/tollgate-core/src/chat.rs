@@ -385,7 +385,26 @@ fn function_type() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {
     pub name: String,
+    #[serde(default, deserialize_with = "arguments_string")]
     pub arguments: String,
+}
+
+/// Some servers (older TGI, Groq for argument-less calls) send `arguments` as a JSON object or
+/// null; OpenAI clients expect a string, so anything else is re-encoded as one.
+fn arguments_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+fn optional_arguments_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    })
 }
 
 /// Why generation stopped.
@@ -563,7 +582,11 @@ pub struct ToolCallDelta {
 pub struct FunctionCallDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_arguments_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub arguments: Option<String>,
 }
 
@@ -617,6 +640,15 @@ mod tests {
         assert!(matches!(req.tool_choice, Some(ToolChoice::Named(_))));
         assert!(req.wants_stream_usage());
         assert_eq!(serde_json::to_value(&req).unwrap(), body);
+    }
+
+    #[test]
+    fn tool_call_arguments_as_objects_become_strings() {
+        let call: ToolCall = serde_json::from_value(json!({
+            "id": "c", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}
+        }))
+        .unwrap();
+        assert_eq!(call.function.arguments, "{\"a\":1}");
     }
 
     #[test]

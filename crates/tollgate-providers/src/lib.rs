@@ -1,0 +1,146 @@
+//! Provider adapters. Translation is pure: an adapter turns our request into an
+//! [`UpstreamRequest`] and response bytes back into our types, and never performs I/O. The one
+//! place that talks to the network is [`transport`], shared by every adapter.
+//!
+//! One module per provider, with the same file names in each; adding a provider is adding a
+//! module and a variant of [`Adapter`].
+
+pub mod json_splice;
+pub mod openai;
+pub mod openai_compat;
+pub mod params;
+pub mod sse;
+pub mod stream_event;
+pub mod transport;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use tollgate_core::{
+    ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest, EmbeddingsResponse, Env,
+    GatewayError, ModelRef, Usage,
+};
+
+pub use params::{CallOptions, ProviderParams};
+pub use stream_event::StreamEvent;
+pub use transport::{HttpClient, TransportOptions, UpstreamRequest, UpstreamResponse};
+
+/// A provider adapter for one deployment, chosen statically by provider.
+#[derive(Debug, Clone)]
+pub enum Adapter {
+    /// OpenAI and the OpenAI-compatible family.
+    OpenAi(openai::OpenAiAdapter),
+}
+
+/// A stream decoder for one upstream response.
+#[derive(Debug)]
+pub enum StreamDecoder {
+    OpenAi(openai::OpenAiStreamDecoder),
+}
+
+impl Adapter {
+    /// The adapter for `model` with this deployment's params. Providers Tollgate does not
+    /// implement yet are a clear 400 naming the provider.
+    pub fn new(model: &ModelRef, params: &ProviderParams, env: &Env) -> Result<Self, GatewayError> {
+        if let Some(a) = openai::OpenAiAdapter::new(model, params, env)? {
+            return Ok(Self::OpenAi(a));
+        }
+        Err(GatewayError::ProviderNotImplemented {
+            provider: model.provider.to_string(),
+            model: model.canonical(),
+        })
+    }
+
+    /// Display name used in error messages (`OpenAI` in `OpenAIException`).
+    pub fn provider_name(&self) -> &'static str {
+        match self {
+            Self::OpenAi(a) => a.provider_name(),
+        }
+    }
+
+    /// Base URL of the upstream, for `x-litellm-model-api-base`.
+    pub fn api_base(&self) -> &str {
+        match self {
+            Self::OpenAi(a) => a.api_base(),
+        }
+    }
+
+    /// Builds the chat request.
+    pub fn chat_request(
+        &self,
+        req: &ChatCompletionRequest,
+        options: CallOptions,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        match self {
+            Self::OpenAi(a) => a.chat_request(req, options),
+        }
+    }
+
+    /// Parses a successful chat response.
+    pub fn parse_chat_response(&self, body: &[u8]) -> Result<ChatCompletionResponse, GatewayError> {
+        match self {
+            Self::OpenAi(a) => a.parse_chat_response(body),
+        }
+    }
+
+    /// The OpenAI-format body for the client plus its usage, forwarding bytes when the
+    /// provider's format is already the client's.
+    pub fn forward_chat_response(
+        &self,
+        body: Bytes,
+        client_model: &str,
+    ) -> Result<(Bytes, Option<Usage>), GatewayError> {
+        match self {
+            Self::OpenAi(a) => a.forward_chat_response(body, client_model),
+        }
+    }
+
+    /// A decoder for a streamed chat response.
+    pub fn stream_decoder(&self) -> StreamDecoder {
+        match self {
+            Self::OpenAi(a) => StreamDecoder::OpenAi(a.stream_decoder()),
+        }
+    }
+
+    /// Builds the embeddings request.
+    pub fn embeddings_request(
+        &self,
+        req: &EmbeddingsRequest,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        match self {
+            Self::OpenAi(a) => a.embeddings_request(req),
+        }
+    }
+
+    /// Parses a successful embeddings response.
+    pub fn parse_embeddings_response(
+        &self,
+        body: &[u8],
+    ) -> Result<EmbeddingsResponse, GatewayError> {
+        match self {
+            Self::OpenAi(a) => a.parse_embeddings_response(body),
+        }
+    }
+
+    /// Turns a non-2xx response into our error.
+    pub fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> GatewayError {
+        match self {
+            Self::OpenAi(a) => openai::parse_error(a.provider_name(), status, headers, body),
+        }
+    }
+}
+
+impl StreamDecoder {
+    /// Feeds bytes as they arrive.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<StreamEvent> {
+        match self {
+            Self::OpenAi(d) => d.feed(bytes),
+        }
+    }
+
+    /// The upstream closed the body.
+    pub fn finish(&mut self) -> Vec<StreamEvent> {
+        match self {
+            Self::OpenAi(d) => d.finish(),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! What a deployment tells an adapter: credentials, endpoint and default parameters.
+
+use serde_json::{Map, Value};
+
+/// Per-deployment provider settings (LiteLLM's `litellm_params`, minus routing keys).
+#[derive(Debug, Clone, Default)]
+pub struct ProviderParams {
+    pub api_key: Option<String>,
+    pub api_base: Option<String>,
+    pub api_version: Option<String>,
+    pub organization: Option<String>,
+    /// Headers sent to the provider on every call.
+    pub extra_headers: Vec<(String, String)>,
+    /// Parameters sent on every call unless the request sets them (`temperature`, ...).
+    pub default_params: Map<String, Value>,
+    /// Drop OpenAI parameters the provider cannot take instead of refusing the request.
+    pub drop_params: bool,
+    /// Parameters always removed before the call.
+    pub additional_drop_params: Vec<String>,
+}
+
+/// Per-call switches the router decides.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallOptions {
+    /// Ask a streaming upstream for its usage chunk even if the client did not, so the call
+    /// can be costed; the chunk is withheld from a client that did not ask for it.
+    pub force_stream_usage: bool,
+    /// Request-level `drop_params`.
+    pub drop_params: bool,
+}
