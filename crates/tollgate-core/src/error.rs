@@ -247,6 +247,14 @@ pub enum GatewayError {
     )]
     InvalidUpstreamResponse { provider: String, message: String },
 
+    /// No such route.
+    #[error("Route not found: {method} {path}")]
+    RouteNotFound { method: String, path: String },
+
+    /// The route exists, but not for this method.
+    #[error("Method {method} is not allowed for {path}")]
+    MethodNotAllowed { method: String, path: String },
+
     /// A bug or an impossible state inside the gateway.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -270,6 +278,7 @@ impl GatewayError {
             | Self::ProviderNotImplemented { .. }
             | Self::UnsupportedOperation { .. } => ErrorClass::BadRequest,
             Self::UnsupportedParams { .. } => ErrorClass::UnsupportedParams,
+            Self::RouteNotFound { .. } | Self::MethodNotAllowed { .. } => ErrorClass::NotFound,
             Self::Authentication { .. } => ErrorClass::Authentication,
             Self::PayloadTooLarge { .. } => ErrorClass::PayloadTooLarge,
             Self::Upstream(e) => e.class,
@@ -283,6 +292,7 @@ impl GatewayError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Upstream(e) => e.status,
+            Self::MethodNotAllowed { .. } => 405,
             other => other.class().default_status(),
         }
     }

@@ -21,39 +21,82 @@ pub fn replace_top_level_string(json: &[u8], key: &str, value: &str) -> Option<B
     Some(out.freeze())
 }
 
-/// The byte range (quotes included) of the top-level string value of `key`.
-fn find_top_level_string(json: &[u8], key: &str) -> Option<(usize, usize)> {
+/// Returns `json` without the top-level member `key` when its value is `null`; `None` when
+/// there is no such member. OpenAI omits `usage` from chunks unless the client asked for usage,
+/// while the gateway always asks upstream, so the `"usage":null` it gets back is removed.
+pub fn remove_top_level_null(json: &[u8], key: &str) -> Option<Bytes> {
+    let members = top_level_members(json)?;
+    let idx = members
+        .iter()
+        .position(|m| &json[m.key.0 + 1..m.key.1 - 1] == key.as_bytes())?;
+    let m = &members[idx];
+    if &json[m.value.0..m.value.1] != b"null" {
+        return None;
+    }
+    // Remove the member with the comma that joins it to a neighbour.
+    let (cut_start, cut_end) = match (
+        idx.checked_sub(1).map(|i| &members[i]),
+        members.get(idx + 1),
+    ) {
+        (Some(prev), _) => (prev.value.1, m.value.1),
+        (None, Some(next)) => (m.key.0, next.key.0),
+        (None, None) => (m.key.0, m.value.1),
+    };
+    let mut out = BytesMut::with_capacity(json.len());
+    out.put_slice(&json[..cut_start]);
+    out.put_slice(&json[cut_end..]);
+    Some(out.freeze())
+}
+
+/// One `"key": value` of the top-level object, as byte ranges (key with its quotes).
+struct Member {
+    key: (usize, usize),
+    value: (usize, usize),
+}
+
+/// The top-level members of an object, or `None` for anything that is not a well-formed
+/// object at the top level.
+fn top_level_members(json: &[u8]) -> Option<Vec<Member>> {
+    let mut members = Vec::new();
     let mut i = skip_ws(json, 0);
     if json.get(i) != Some(&b'{') {
         return None;
     }
-    i += 1;
+    i = skip_ws(json, i + 1);
+    if json.get(i) == Some(&b'}') {
+        return Some(members);
+    }
     loop {
-        i = skip_ws(json, i);
-        match json.get(i)? {
-            b'}' => return None,
-            b'"' => {}
-            _ => return None,
+        if json.get(i) != Some(&b'"') {
+            return None;
         }
         let key_end = skip_string(json, i)?;
-        let this_key = &json[i + 1..key_end - 1];
+        let key = (i, key_end);
         i = skip_ws(json, key_end);
         if json.get(i) != Some(&b':') {
             return None;
         }
         i = skip_ws(json, i + 1);
-        let value_start = i;
         let value_end = skip_value(json, i)?;
-        if this_key == key.as_bytes() && json.get(value_start) == Some(&b'"') {
-            return Some((value_start, value_end));
-        }
+        members.push(Member {
+            key,
+            value: (i, value_end),
+        });
         i = skip_ws(json, value_end);
         match json.get(i)? {
-            b',' => i += 1,
-            b'}' => return None,
+            b',' => i = skip_ws(json, i + 1),
+            b'}' => return Some(members),
             _ => return None,
         }
     }
+}
+
+/// The byte range (quotes included) of the top-level string value of `key`.
+fn find_top_level_string(json: &[u8], key: &str) -> Option<(usize, usize)> {
+    top_level_members(json)?
+        .into_iter()
+        .find(|m| &json[m.key.0 + 1..m.key.1 - 1] == key.as_bytes() && json[m.value.0] == b'"')
+        .map(|m| m.value)
 }
 
 fn skip_ws(json: &[u8], mut i: usize) -> usize {
@@ -134,6 +177,33 @@ mod tests {
         assert!(replace_top_level_string(br#"{"other":1}"#, "model", "x").is_none());
         assert!(replace_top_level_string(br#"[1,2]"#, "model", "x").is_none());
         assert!(replace_top_level_string(br#"{"model":null}"#, "model", "x").is_none());
+    }
+
+    #[test]
+    fn removes_a_null_member_and_its_comma() {
+        let cases = [
+            (
+                &br#"{"a":1,"usage":null,"b":2}"#[..],
+                Some(r#"{"a":1,"b":2}"#),
+            ),
+            (br#"{"usage":null,"b":2}"#, Some(r#"{"b":2}"#)),
+            (br#"{"a":1, "usage" : null }"#, Some(r#"{"a":1 }"#)),
+            (br#"{"usage":null}"#, Some("{}")),
+            (br#"{"usage":{"prompt_tokens":1}}"#, None),
+            (br#"{"a":{"usage":null}}"#, None),
+        ];
+        for (input, want) in cases {
+            let got = remove_top_level_null(input, "usage");
+            assert_eq!(
+                got.as_deref().map(|b| std::str::from_utf8(b).unwrap()),
+                want,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+            if let Some(out) = got {
+                serde_json::from_slice::<Value>(&out).unwrap();
+            }
+        }
     }
 
     #[test]

@@ -111,6 +111,17 @@ impl Adapter {
         }
     }
 
+    /// The client-facing embeddings body and its usage, forwarding bytes.
+    pub fn forward_embeddings_response(
+        &self,
+        body: Bytes,
+        client_model: &str,
+    ) -> Result<(Bytes, Option<Usage>), GatewayError> {
+        match self {
+            Self::OpenAi(a) => a.forward_embeddings_response(body, client_model),
+        }
+    }
+
     /// Parses a successful embeddings response.
     pub fn parse_embeddings_response(
         &self,

@@ -3,8 +3,8 @@
 //! The family does not agree on the envelope: OpenAI nests `{"error":{message,type,param,code}}`
 //! with `code` a string, OpenRouter makes `code` an integer, xAI sends a flat
 //! `{"code","error"}`, vLLM a top-level `{"object":"error","message",...}`, TGI
-//! `{"error":"...","error_type"}`, and some servers plain text. All of them become one
-//! [`UpstreamError`] carrying the upstream status.
+//! `{"error":"...","error_type"}`, Mistral's 401 `{"detail":"..."}`, and some servers plain
+//! text. All of them become one [`UpstreamError`] carrying the upstream status.
 
 use std::time::Duration;
 
@@ -63,8 +63,11 @@ fn from_json(v: &Value) -> Parts {
             None,
             text(v.get("code")),
         ),
+        // Top-level `message` (vLLM, Mistral 400s) or FastAPI's `detail` (Mistral 401s).
         _ => (
-            text(v.get("message")).unwrap_or_else(|| v.to_string()),
+            text(v.get("message"))
+                .or_else(|| text(v.get("detail")))
+                .unwrap_or_else(|| v.to_string()),
             text(v.get("type")),
             text(v.get("param")),
             text(v.get("code")),

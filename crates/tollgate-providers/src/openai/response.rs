@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tollgate_core::{
     ChatCompletionResponse, ChatMessage, EmbeddingsResponse, FinishReason, GatewayError, Usage,
+    embeddings::EmbeddingsUsage,
 };
 
 use super::OpenAiAdapter;
@@ -20,8 +21,15 @@ pub(super) struct UsageTap {
 impl OpenAiAdapter {
     /// Parses a 2xx chat response into our type (normalised for the family's deviations).
     pub fn parse_chat_response(&self, body: &[u8]) -> Result<ChatCompletionResponse, GatewayError> {
-        let mut response: ChatCompletionResponse =
-            serde_json::from_slice(body).map_err(|e| self.invalid(e))?;
+        let mut response: ChatCompletionResponse = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            // Magistral answers with `content` as an array of thinking and text chunks, which
+            // our message type does not take; only then is the body read a second time.
+            Err(e) if self.profile.normalize => {
+                flatten_thinking_chunks(body).ok_or_else(|| self.invalid(e))?
+            }
+            Err(e) => return Err(self.invalid(e)),
+        };
         if self.profile.normalize {
             normalize_response(&mut response);
         }
@@ -46,6 +54,22 @@ impl OpenAiAdapter {
         let out =
             serde_json::to_vec(&response).map_err(|e| GatewayError::Internal(e.to_string()))?;
         Ok((Bytes::from(out), usage))
+    }
+
+    /// The client-facing embeddings body (the provider's bytes, `model` replaced) and its usage.
+    pub fn forward_embeddings_response(
+        &self,
+        body: Bytes,
+        client_model: &str,
+    ) -> Result<(Bytes, Option<Usage>), GatewayError> {
+        #[derive(Deserialize)]
+        struct Tap {
+            #[serde(default)]
+            usage: Option<EmbeddingsUsage>,
+        }
+        let tap: Tap = serde_json::from_slice(&body).map_err(|e| self.invalid(e))?;
+        let out = replace_top_level_string(&body, "model", client_model).unwrap_or(body);
+        Ok((out, tap.usage.map(|u| Usage::new(u.prompt_tokens, 0))))
     }
 
     /// Parses a 2xx embeddings response.
@@ -113,6 +137,62 @@ fn normalize_message(message: &mut ChatMessage) {
             }
         }
     }
+}
+
+/// Reads a response whose messages carry Mistral's chunked content
+/// (`[{"type":"thinking","thinking":[{"type":"text","text"}]},{"type":"text","text"}]`), moving
+/// the thinking text to `reasoning_content` and the text chunks to a plain string `content`.
+/// `None` when the body is not such a response.
+fn flatten_thinking_chunks(body: &[u8]) -> Option<ChatCompletionResponse> {
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    let mut changed = false;
+    for choice in value.get_mut("choices")?.as_array_mut()? {
+        let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let Some(Value::Array(parts)) = message.get("content") else {
+            continue;
+        };
+        let mut reasoning = String::new();
+        let mut text = String::new();
+        let mut has_thinking = false;
+        for part in parts {
+            match part.get("type").and_then(Value::as_str) {
+                Some("thinking") => {
+                    has_thinking = true;
+                    match part.get("thinking") {
+                        Some(Value::String(s)) => reasoning.push_str(s),
+                        Some(Value::Array(inner)) => {
+                            for t in inner {
+                                if let Some(s) = t.get("text").and_then(Value::as_str) {
+                                    reasoning.push_str(s);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Some("text") => text.push_str(part.get("text").and_then(Value::as_str)?),
+                // Any other chunk: not ours to flatten.
+                _ => return None,
+            }
+        }
+        if !has_thinking {
+            continue;
+        }
+        message.insert("content".into(), Value::String(text));
+        if !message
+            .get("reasoning_content")
+            .is_some_and(Value::is_string)
+        {
+            message.insert("reasoning_content".into(), Value::String(reasoning));
+        }
+        changed = true;
+    }
+    if !changed {
+        return None;
+    }
+    serde_json::from_value(value).ok()
 }
 
 /// `<think>reasoning</think>answer` (DeepSeek-R1 style models behind vLLM, Together, Groq raw).
