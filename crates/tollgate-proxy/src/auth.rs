@@ -1,0 +1,264 @@
+//! Who is calling. Keys are read from the headers LiteLLM reads, in LiteLLM's order, and
+//! compared in constant time. Only the master key exists today; virtual keys (hashed, stored)
+//! arrive with the keys issue and plug in at [`Authenticator::authenticate`].
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tollgate_core::GatewayError;
+
+/// The caller, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// No master key is configured: the proxy is open (LiteLLM's behaviour).
+    Anonymous,
+    /// The master key: proxy admin.
+    MasterKey,
+}
+
+/// Checks presented keys.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    master_key: Option<String>,
+    custom_header: Option<String>,
+}
+
+impl Authenticator {
+    /// `master_key` from `general_settings` (or `LITELLM_MASTER_KEY`); `custom_header` is
+    /// `general_settings.litellm_key_header_name`.
+    pub fn new(master_key: Option<String>, custom_header: Option<String>) -> Self {
+        Self {
+            master_key: master_key.filter(|k| !k.is_empty()),
+            custom_header: custom_header.map(|h| h.to_ascii_lowercase()),
+        }
+    }
+
+    /// Whether any key is required.
+    pub fn is_open(&self) -> bool {
+        self.master_key.is_none()
+    }
+
+    /// Authenticates a request from its headers and query string.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Identity, GatewayError> {
+        let Some(master) = &self.master_key else {
+            return Ok(Identity::Anonymous);
+        };
+        let key = match self.presented_key(headers, query) {
+            Presented::Missing => return Err(auth("Authentication Error, No api key passed in.")),
+            Presented::Malformed => {
+                return Err(auth(
+                    "Authentication Error, Malformed API Key passed in. Ensure Key has `Bearer ` prefix.",
+                ));
+            }
+            Presented::Key(k) => k,
+        };
+        if bool::from(key.as_bytes().ct_eq(master.as_bytes())) {
+            return Ok(Identity::MasterKey);
+        }
+        Err(auth(&format!(
+            "Authentication Error, Invalid proxy server token passed. Received API Key = {}, Key Hash (Token) ={}. Unable to find token in cache or `LiteLLM_VerificationTokenTable`",
+            abbreviate(&key),
+            hash_key(&key)
+        )))
+    }
+
+    fn presented_key(&self, headers: &HeaderMap, query: Option<&str>) -> Presented {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let strip_bearer = |v: &str| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .unwrap_or(v)
+                .trim()
+                .to_owned()
+        };
+        if let Some(name) = &self.custom_header {
+            if let Some(v) = header(name).filter(|v| !v.is_empty()) {
+                return Presented::Key(strip_bearer(v));
+            }
+        }
+        if let Some(v) = header("x-litellm-api-key").filter(|v| !v.is_empty()) {
+            return Presented::Key(strip_bearer(v));
+        }
+        if let Some(v) = header("authorization") {
+            if let Some(k) = v
+                .strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+            {
+                let k = k.trim();
+                return if k.is_empty() {
+                    Presented::Malformed
+                } else {
+                    Presented::Key(k.to_owned())
+                };
+            }
+            if v.strip_prefix("Basic ").is_some() || !v.is_empty() {
+                // Any other scheme reads as no key; fall through to the other headers first.
+                if let Some(k) = self.other_headers(headers, query) {
+                    return Presented::Key(k);
+                }
+                return Presented::Malformed;
+            }
+        }
+        match self.other_headers(headers, query) {
+            Some(k) => Presented::Key(k),
+            None => Presented::Missing,
+        }
+    }
+
+    fn other_headers(&self, headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+        for name in [
+            "api-key",
+            "x-api-key",
+            "x-goog-api-key",
+            "ocp-apim-subscription-key",
+        ] {
+            if let Some(v) = headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
+                return Some(v.to_owned());
+            }
+        }
+        query?
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("key="))
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+enum Presented {
+    Missing,
+    Malformed,
+    Key(String),
+}
+
+fn auth(message: &str) -> GatewayError {
+    GatewayError::Authentication {
+        message: message.to_owned(),
+    }
+}
+
+/// LiteLLM stores and logs keys as the hex SHA-256 of the whole key.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// `sk-...abcd`: enough to recognise a key, not to use it.
+pub fn abbreviate(key: &str) -> String {
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if key.chars().count() <= 8 {
+        "****".to_owned()
+    } else {
+        format!("sk-...{tail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn every_litellm_key_header_is_accepted() {
+        let a = Authenticator::new(Some("sk-master".into()), Some("X-My-Key".into()));
+        for h in [
+            headers(&[("authorization", "Bearer sk-master")]),
+            headers(&[("x-litellm-api-key", "sk-master")]),
+            headers(&[("x-litellm-api-key", "Bearer sk-master")]),
+            headers(&[("api-key", "sk-master")]),
+            headers(&[("x-api-key", "sk-master")]),
+            headers(&[("x-goog-api-key", "sk-master")]),
+            headers(&[("x-my-key", "sk-master")]),
+        ] {
+            assert_eq!(
+                a.authenticate(&h, None).unwrap(),
+                Identity::MasterKey,
+                "{h:?}"
+            );
+        }
+        assert_eq!(
+            a.authenticate(&HeaderMap::new(), Some("alt=sse&key=sk-master"))
+                .unwrap(),
+            Identity::MasterKey
+        );
+    }
+
+    #[test]
+    fn precedence_follows_litellm() {
+        let a = Authenticator::new(Some("sk-master".into()), None);
+        // x-litellm-api-key wins over Authorization (which may carry a provider key).
+        let h = headers(&[
+            ("x-litellm-api-key", "sk-master"),
+            ("authorization", "Bearer sk-provider"),
+        ]);
+        assert!(a.authenticate(&h, None).is_ok());
+        let h = headers(&[
+            ("authorization", "Bearer sk-wrong"),
+            ("x-api-key", "sk-master"),
+        ]);
+        assert!(a.authenticate(&h, None).is_err());
+    }
+
+    #[test]
+    fn failures_have_litellm_messages_and_hide_the_key() {
+        let a = Authenticator::new(Some("sk-master".into()), None);
+        let e = a.authenticate(&HeaderMap::new(), None).unwrap_err();
+        assert_eq!(e.status(), 401);
+        assert_eq!(e.to_string(), "Authentication Error, No api key passed in.");
+        let e = a
+            .authenticate(
+                &headers(&[("authorization", "Bearer sk-abcdefgh1234")]),
+                None,
+            )
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("Invalid proxy server token passed") && msg.contains("sk-...1234"),
+            "{msg}"
+        );
+        assert!(!msg.contains("sk-abcdefgh1234"));
+        let e = a
+            .authenticate(&headers(&[("authorization", "Token x")]), None)
+            .unwrap_err();
+        assert!(e.to_string().contains("Malformed API Key"));
+        assert_eq!(e.to_body().error.error_type.as_deref(), Some("auth_error"));
+    }
+
+    #[test]
+    fn no_master_key_means_open() {
+        let a = Authenticator::new(None, None);
+        assert_eq!(
+            a.authenticate(&HeaderMap::new(), None).unwrap(),
+            Identity::Anonymous
+        );
+    }
+}

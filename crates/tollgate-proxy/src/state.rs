@@ -1,0 +1,38 @@
+//! What every handler shares.
+
+use tollgate_config::Config;
+use tollgate_core::GatewayError;
+use tollgate_router::Router;
+
+use crate::auth::Authenticator;
+
+/// Request bodies above this are refused with 413 unless `max_request_size_mb` says otherwise.
+const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// Shared handler state.
+#[derive(Debug)]
+pub struct AppState {
+    pub router: Router,
+    pub auth: Authenticator,
+    /// Largest accepted request body, in bytes.
+    pub max_body: usize,
+    /// Log level shown by `/health/readiness`.
+    pub log_level: String,
+}
+
+impl AppState {
+    /// Builds the state from a loaded config.
+    pub fn from_config(config: &Config, log_level: &str) -> Result<Self, GatewayError> {
+        let gs = &config.general_settings;
+        let max_body = gs
+            .max_request_size_mb
+            .filter(|mb| *mb > 0.0)
+            .map_or(DEFAULT_MAX_BODY, |mb| (mb * 1024.0 * 1024.0) as usize);
+        Ok(Self {
+            router: Router::from_config(config)?,
+            auth: Authenticator::new(gs.master_key.clone(), gs.litellm_key_header_name.clone()),
+            max_body,
+            log_level: log_level.to_owned(),
+        })
+    }
+}

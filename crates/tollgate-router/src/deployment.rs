@@ -1,0 +1,166 @@
+//! A deployment: one configured upstream model with its adapter built once at start-up.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tollgate_config::DeploymentConfig;
+use tollgate_core::{Env, GatewayError, ModelRef};
+use tollgate_providers::{Adapter, ProviderParams};
+
+use crate::wildcard::WildcardPattern;
+
+/// `litellm_params` keys LiteLLM consumes itself; everything else unknown is a default
+/// parameter for the provider call.
+const ROUTING_AND_CREDENTIAL_KEYS: &[&str] = &[
+    "region_name",
+    "tags",
+    "tag_regex",
+    "base_model",
+    "use_in_pass_through",
+    "configurable_clientside_auth_params",
+    "max_budget",
+    "budget_duration",
+    "default_api_key_tpm_limit",
+    "default_api_key_rpm_limit",
+    "merge_reasoning_content_in_choices",
+    "allowed_openai_params",
+    "model_info",
+    "litellm_trace_id",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_region_name",
+    "aws_session_name",
+    "aws_profile_name",
+    "aws_role_name",
+    "aws_web_identity_token",
+    "aws_sts_endpoint",
+    "aws_external_id",
+    "aws_bedrock_runtime_endpoint",
+    "vertex_project",
+    "vertex_location",
+    "vertex_credentials",
+    "vertex_ai_project",
+    "vertex_ai_location",
+    "azure_ad_token",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "azure_username",
+    "azure_password",
+    "azure_scope",
+    "watsonx_region_name",
+    "input_cost_per_second",
+    "output_cost_per_second",
+    "model_id",
+    "use_psc_endpoint_format",
+    "health_check_model",
+];
+
+/// One configured deployment.
+#[derive(Debug)]
+pub struct Deployment {
+    /// The public name (the model group).
+    pub model_name: String,
+    /// LiteLLM's deployment id (hash or `model_info.id`).
+    pub id: String,
+    /// `litellm_params.model`.
+    pub litellm_model: String,
+    pub custom_llm_provider: Option<String>,
+    pub params: ProviderParams,
+    pub timeout: Option<Duration>,
+    pub stream_timeout: Option<Duration>,
+    /// The config entry, for `/model/info`.
+    pub config: DeploymentConfig,
+    /// For wildcard deployments the adapter is built per request from the captured name.
+    pub pattern: Option<WildcardPattern>,
+    /// Built once; an error (say, a provider not implemented) is reported on each call.
+    pub adapter: Option<Result<Adapter, GatewayError>>,
+}
+
+impl Deployment {
+    /// Builds the deployment and, for a fixed model, its adapter.
+    pub fn new(config: &DeploymentConfig, global_drop_params: bool, env: &Env) -> Self {
+        let lp = &config.litellm_params;
+        let mut default_params = Map::new();
+        for (k, v) in &lp.extra {
+            if !ROUTING_AND_CREDENTIAL_KEYS.contains(&k.as_str()) && !v.is_null() {
+                default_params.insert(k.clone(), v.clone());
+            }
+        }
+        let params = ProviderParams {
+            api_key: lp.api_key.clone(),
+            api_base: lp.api_base.clone(),
+            api_version: lp.api_version.clone(),
+            organization: lp.organization.clone(),
+            extra_headers: lp
+                .extra_headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            default_params,
+            drop_params: lp.drop_params.unwrap_or(global_drop_params),
+            additional_drop_params: lp.additional_drop_params.clone().unwrap_or_default(),
+        };
+        let pattern = WildcardPattern::new(&config.model_name);
+        let mut d = Self {
+            model_name: config.model_name.clone(),
+            id: config.id.clone(),
+            litellm_model: lp.model.clone(),
+            custom_llm_provider: lp.custom_llm_provider.clone(),
+            params,
+            timeout: lp.timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64),
+            stream_timeout: lp
+                .stream_timeout
+                .filter(|t| *t > 0.0)
+                .map(Duration::from_secs_f64),
+            config: config.clone(),
+            pattern,
+            adapter: None,
+        };
+        if d.pattern.is_none() || !d.litellm_model.contains('*') {
+            d.adapter = Some(d.build_adapter(&d.litellm_model, env));
+        }
+        d
+    }
+
+    /// The adapter for a call; `upstream_model` is the wildcard-substituted model string.
+    pub fn adapter_for(
+        &self,
+        upstream_model: Option<&str>,
+        env: &Env,
+    ) -> Result<Adapter, GatewayError> {
+        match (&self.adapter, upstream_model) {
+            (Some(built), _) => built.clone(),
+            (None, Some(model)) => self.build_adapter(model, env),
+            (None, None) => self.build_adapter(&self.litellm_model, env),
+        }
+    }
+
+    fn build_adapter(&self, model: &str, env: &Env) -> Result<Adapter, GatewayError> {
+        let model_ref = ModelRef::parse(model, self.custom_llm_provider.as_deref())?;
+        Adapter::new(&model_ref, &self.params, env)
+    }
+
+    /// `litellm_params` as `/model/info` shows them: credentials removed.
+    pub fn public_params(&self) -> Value {
+        let mut v = serde_json::to_value(&self.config.litellm_params).unwrap_or(Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.retain(|k, _| {
+                !matches!(
+                    k.as_str(),
+                    "api_key"
+                        | "aws_secret_access_key"
+                        | "aws_session_token"
+                        | "vertex_credentials"
+                        | "client_secret"
+                        | "azure_ad_token"
+                        | "azure_password"
+                        | "aws_access_key_id"
+                )
+            });
+            obj.retain(|_, v| !v.is_null());
+        }
+        v
+    }
+}

@@ -1,0 +1,140 @@
+//! LiteLLM-specific request fields. Clients send them in the OpenAI body; they steer the
+//! gateway and are removed before the provider sees the request.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tollgate_core::GatewayError;
+
+/// Body keys that belong to the gateway, never to the provider.
+const GATEWAY_FIELDS: &[&str] = &[
+    "metadata",
+    "litellm_metadata",
+    "tags",
+    "fallbacks",
+    "context_window_fallback_dict",
+    "num_retries",
+    "timeout",
+    "request_timeout",
+    "stream_timeout",
+    "caching",
+    "cache",
+    "guardrails",
+    "mock_response",
+    "disable_fallbacks",
+    "drop_params",
+    "additional_drop_params",
+    "allowed_openai_params",
+    "prompt_id",
+    "prompt_variables",
+    "litellm_session_id",
+    "litellm_trace_id",
+    "litellm_call_id",
+    "api_key",
+    "api_base",
+    "api_version",
+];
+
+/// The gateway-steering part of a request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// Whole-call timeout (`timeout` / `request_timeout` in the body, `x-litellm-timeout`).
+    pub timeout: Option<Duration>,
+    /// Time-to-first-chunk timeout for streams (`x-litellm-stream-timeout`).
+    pub stream_timeout: Option<Duration>,
+    /// Request-level `drop_params`.
+    pub drop_params: bool,
+    /// `mock_response`: answer with this text without calling the provider.
+    pub mock_response: Option<String>,
+    /// `metadata` as sent, for logging and spend (never forwarded).
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl RequestOptions {
+    /// Removes gateway fields from `extra` (and `metadata`) and reads the ones the engine uses.
+    pub fn take(
+        extra: &mut Map<String, Value>,
+        metadata: &mut Option<Map<String, Value>>,
+    ) -> Result<Self, GatewayError> {
+        let mut opts = Self {
+            metadata: metadata.take(),
+            ..Self::default()
+        };
+        if !GATEWAY_FIELDS.iter().any(|f| extra.contains_key(*f)) {
+            return Ok(opts);
+        }
+        for key in ["timeout", "request_timeout"] {
+            if let Some(v) = extra.get(key) {
+                opts.timeout = Some(seconds(v, key)?);
+            }
+        }
+        if let Some(v) = extra.get("stream_timeout") {
+            opts.stream_timeout = Some(seconds(v, "stream_timeout")?);
+        }
+        if let Some(v) = extra.get("drop_params") {
+            opts.drop_params = v.as_bool().ok_or_else(|| {
+                GatewayError::invalid_request(
+                    "drop_params must be a boolean",
+                    Some("drop_params".into()),
+                )
+            })?;
+        }
+        if let Some(v) = extra.get("mock_response") {
+            opts.mock_response = Some(match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+        }
+        for f in GATEWAY_FIELDS {
+            extra.shift_remove(*f);
+        }
+        Ok(opts)
+    }
+}
+
+/// Parses a timeout given as a number or a numeric string, in seconds.
+pub fn seconds(v: &Value, name: &str) -> Result<Duration, GatewayError> {
+    let secs = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    secs.filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            GatewayError::invalid_request(
+                format!("{name} must be a positive number of seconds, got {v}"),
+                Some(name.to_owned()),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn gateway_fields_are_read_and_removed() {
+        let mut extra: Map<String, Value> = serde_json::from_value(json!({
+            "timeout": "2.5", "drop_params": true, "num_retries": 3, "top_k": 4, "mock_response": "hi"
+        }))
+        .unwrap();
+        let mut metadata = Some(Map::new());
+        let o = RequestOptions::take(&mut extra, &mut metadata).unwrap();
+        assert_eq!(o.timeout, Some(Duration::from_millis(2500)));
+        assert!(o.drop_params);
+        assert_eq!(o.mock_response.as_deref(), Some("hi"));
+        assert!(metadata.is_none());
+        assert_eq!(extra.keys().collect::<Vec<_>>(), vec!["top_k"]);
+    }
+
+    #[test]
+    fn bad_timeout_names_the_field() {
+        let mut extra: Map<String, Value> =
+            serde_json::from_value(json!({"timeout": "soon"})).unwrap();
+        let err = RequestOptions::take(&mut extra, &mut None).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.to_string().contains("timeout"));
+    }
+}

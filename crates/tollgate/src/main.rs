@@ -1,0 +1,267 @@
+//! The `tollgate` command: the LiteLLM-compatible proxy.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use tollgate_config::Config;
+use tollgate_proxy::AppState;
+
+/// How long in-flight requests may take to finish after SIGTERM before the process exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A fast, LiteLLM-compatible LLM gateway",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// LiteLLM config.yaml
+    #[arg(short, long, env = "CONFIG_FILE_PATH")]
+    config: Option<PathBuf>,
+    /// Address to listen on
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    host: IpAddr,
+    /// Port to listen on
+    #[arg(long, env = "PORT", default_value_t = 4000)]
+    port: u16,
+    /// Quick start without a config: serve this one model string (e.g. openai/gpt-4o)
+    #[arg(short, long)]
+    model: Option<String>,
+    /// Quick start: the name clients use for --model
+    #[arg(long)]
+    alias: Option<String>,
+    /// Quick start: the upstream base URL for --model
+    #[arg(long = "api_base", alias = "api-base")]
+    api_base: Option<String>,
+    /// Quick start: drop parameters the provider does not support
+    #[arg(long = "drop_params", alias = "drop-params")]
+    drop_params: bool,
+    /// INFO-level logs for every request
+    #[arg(long)]
+    debug: bool,
+    /// DEBUG-level logs
+    #[arg(long = "detailed_debug", alias = "detailed-debug")]
+    detailed_debug: bool,
+    /// Structured (JSON) logs
+    #[arg(long = "json-logs", alias = "json_logs")]
+    json_logs: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a config file and print what it defines
+    CheckConfig {
+        /// The config.yaml to check
+        path: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::CheckConfig { path }) = &cli.command {
+        return check_config(path);
+    }
+    let started = Instant::now();
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("tollgate: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let level = log_level(&cli);
+    init_logging(&level, cli.json_logs || config.litellm_settings.json_logs);
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tollgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, config, level, started)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("tollgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, config: Config, level: String, started: Instant) -> Result<(), String> {
+    let state = AppState::from_config(&config, &level).map_err(|e| e.to_string())?;
+    if state.auth.is_open() {
+        tracing::warn!(
+            "no master_key configured: every route is open to anyone who can reach this port"
+        );
+    }
+    let addr = SocketAddr::new(cli.host, cli.port);
+    let listener = tollgate_proxy::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        models = state.router.model_names().len(),
+        startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "Tollgate {} listening on http://{local}",
+        tollgate_core::VERSION
+    );
+    println!(
+        "Tollgate {} listening on http://{local}",
+        tollgate_core::VERSION
+    );
+    tollgate_proxy::serve(listener, Arc::new(state), shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Resolves on SIGTERM or Ctrl-C; a second signal, or the grace period running out, exits.
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    tracing::info!(
+        "shutting down: draining in-flight requests (up to {}s)",
+        SHUTDOWN_GRACE.as_secs()
+    );
+    tokio::spawn(async {
+        tokio::select! {
+            () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("grace period over, exiting"),
+            () = wait_for_signal() => tracing::warn!("second signal, exiting now"),
+        }
+        std::process::exit(0);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    if let Some(path) = &cli.config {
+        let mut config = Config::load(path).map_err(|e| e.to_string())?;
+        if cli.drop_params {
+            config.litellm_settings.drop_params = true;
+        }
+        return Ok(config);
+    }
+    // No config: one model from --model, or LiteLLM's catch-all (`model_name: "*"`), which
+    // passes any `provider/model` string through with credentials from the environment.
+    let mut config = Config::quick_start(cli.model.as_deref().unwrap_or("*"));
+    if let Some(d) = config.model_list.first_mut() {
+        if let Some(alias) = &cli.alias {
+            d.model_name.clone_from(alias);
+        }
+        if cli.api_base.is_some() {
+            d.litellm_params.api_base.clone_from(&cli.api_base);
+        }
+    }
+    config.litellm_settings.drop_params = cli.drop_params;
+    Ok(config)
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+        Ok(config) => {
+            for w in &config.warnings {
+                eprintln!("warning: {w}");
+            }
+            match tollgate_router::Router::from_config(&config) {
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                Ok(router) => {
+                    let mut problems = 0;
+                    for d in router.deployments() {
+                        match &d.adapter {
+                            Some(Err(e)) => {
+                                problems += 1;
+                                println!(
+                                    "  {} ({}): NOT USABLE: {e}",
+                                    d.model_name, d.litellm_model
+                                );
+                            }
+                            _ => {
+                                println!("  {} -> {} (id {})", d.model_name, d.litellm_model, d.id)
+                            }
+                        }
+                    }
+                    println!(
+                        "{}: OK, {} deployment(s), {} warning(s), {problems} unusable",
+                        path.display(),
+                        config.model_list.len(),
+                        config.warnings.len()
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn log_level(cli: &Cli) -> String {
+    if cli.detailed_debug {
+        return "DEBUG".into();
+    }
+    if cli.debug {
+        return "INFO".into();
+    }
+    std::env::var("LITELLM_LOG")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "WARNING".into())
+}
+
+fn init_logging(level: &str, json: bool) {
+    let directive = match level.to_ascii_uppercase().as_str() {
+        "DEBUG" => "debug,hyper=info,h2=info,rustls=info,reqwest=info",
+        "INFO" => "info",
+        "ERROR" => "error",
+        _ => "warn,tollgate=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directive));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
