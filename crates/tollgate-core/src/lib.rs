@@ -11,7 +11,8 @@ pub mod usage;
 
 pub use chat::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice,
-    ChunkChoice, Delta, Extra, FinishReason, MessageContent, Role, Tool, ToolCall, ToolCallDelta,
+    ChunkChoice, Delta, Extra, FinishReason, MessageContent, Role, StreamOptions, Tool, ToolCall,
+    ToolCallDelta,
 };
 pub use embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 pub use env::Env;
