@@ -12,9 +12,8 @@ use futures::StreamExt;
 use tollgate_core::{ChatCompletionRequest, GatewayError};
 use tollgate_router::CallContext;
 
-use super::{call_id, content_length, timeout_header};
+use super::{call_id, content_length, finish, json_from_call, timeout_header};
 use crate::body::{CHAT, parse_json, read_limited};
-use crate::error::ApiError;
 use crate::headers;
 use crate::state::AppState;
 
@@ -36,12 +35,7 @@ pub async fn chat_for_model(
 async fn handle(state: Arc<AppState>, path_model: Option<String>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    let mut response = match respond(&state, path_model, request, started).await {
-        Ok(r) => r,
-        Err(e) => ApiError(e).into_response(),
-    };
-    headers::common(response.headers_mut(), &id);
-    response
+    finish(&id, respond(&state, path_model, request, started).await)
 }
 
 async fn respond(
@@ -87,12 +81,5 @@ async fn respond(
         return Ok(response);
     }
     let out = state.router.chat_bytes(req, &ctx).await?;
-    let mut response = (StatusCode::OK, out.body).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers::call(h, &out.info, started.elapsed());
-    Ok(response)
+    Ok(json_from_call(out.body, &out.info, started))
 }

@@ -4,15 +4,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tollgate_core::{EmbeddingsRequest, GatewayError};
 use tollgate_router::CallContext;
 
-use super::{call_id, content_length, timeout_header};
+use super::{call_id, content_length, finish, json_from_call, timeout_header};
 use crate::body::{EMBEDDINGS, parse_json, read_limited};
-use crate::error::ApiError;
-use crate::headers;
 use crate::state::AppState;
 
 /// `/embeddings` with the model in the body.
@@ -32,12 +29,7 @@ pub async fn embeddings_for_model(
 async fn handle(state: Arc<AppState>, path_model: Option<String>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    let mut response = match respond(&state, path_model, request, started).await {
-        Ok(r) => r,
-        Err(e) => ApiError(e).into_response(),
-    };
-    headers::common(response.headers_mut(), &id);
-    response
+    finish(&id, respond(&state, path_model, request, started).await)
 }
 
 async fn respond(
@@ -65,12 +57,5 @@ async fn respond(
         route: "/embeddings",
     };
     let out = state.router.embeddings_bytes(req, &ctx).await?;
-    let mut response = (StatusCode::OK, out.body).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers::call(h, &out.info, started.elapsed());
-    Ok(response)
+    Ok(json_from_call(out.body, &out.info, started))
 }

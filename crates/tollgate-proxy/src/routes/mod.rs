@@ -5,10 +5,35 @@ pub mod embeddings;
 pub mod health;
 pub mod models;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use tollgate_core::GatewayError;
+use tollgate_router::CallInfo;
+
+use crate::error::ApiError;
+use crate::headers;
+
+/// The response for a handler's result, with the headers every response carries.
+pub(crate) fn finish(call_id: &str, result: Result<Response, GatewayError>) -> Response {
+    let mut response = result.unwrap_or_else(|e| ApiError(e).into_response());
+    headers::common(response.headers_mut(), call_id);
+    response
+}
+
+/// A `200` JSON body from a deployment, with the call's headers.
+pub(crate) fn json_from_call(body: Bytes, info: &CallInfo, started: Instant) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers::call(h, info, started.elapsed());
+    response
+}
 
 /// A timeout header (`x-litellm-timeout`), in seconds.
 pub(crate) fn timeout_header(

@@ -9,9 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tollgate_core::{ModelList, ModelRef};
 
-use super::call_id;
-use crate::error::ApiError;
-use crate::headers;
+use super::{call_id, finish};
 use crate::state::AppState;
 
 /// Model groups and visible aliases; wildcard names only with `?return_wildcard_routes=true`.
@@ -21,12 +19,10 @@ pub async fn list(
     request: Request,
 ) -> Response {
     let id = call_id(request.headers());
-    let mut response = match state
+    let result = state
         .auth
         .authenticate(request.headers(), request.uri().query())
-    {
-        Err(e) => ApiError(e).into_response(),
-        Ok(_) => {
+        .map(|_| {
             let wildcards = query
                 .get("return_wildcard_routes")
                 .is_some_and(|v| v == "true" || v == "True");
@@ -36,10 +32,8 @@ pub async fn list(
                 .into_iter()
                 .filter(|n| wildcards || !n.contains('*'));
             Json(ModelList::from_names(names)).into_response()
-        }
-    };
-    headers::common(response.headers_mut(), &id);
-    response
+        });
+    finish(&id, result)
 }
 
 /// Every deployment with its params (credentials removed) and model info.
@@ -49,12 +43,7 @@ pub async fn info(
     request: Request,
 ) -> Response {
     let id = call_id(request.headers());
-    let mut response = match state
-        .auth
-        .authenticate(request.headers(), request.uri().query())
-    {
-        Err(e) => ApiError(e).into_response(),
-        Ok(_) => {
+    let result = state.auth.authenticate(request.headers(), request.uri().query()).map(|_| {
             let only = query.get("litellm_model_id");
             let data: Vec<Value> = state
                 .router
@@ -84,8 +73,6 @@ pub async fn info(
                 })
                 .collect();
             Json(json!({ "data": data })).into_response()
-        }
-    };
-    headers::common(response.headers_mut(), &id);
-    response
+    });
+    finish(&id, result)
 }
