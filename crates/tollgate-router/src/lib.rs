@@ -6,13 +6,15 @@
 //! today a model group is served round-robin.
 
 mod deployment;
+mod mock_response;
 mod request_options;
+mod resolve;
 mod stream;
 mod wildcard;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,7 +23,7 @@ use serde_json::Value;
 use tollgate_config::Config;
 use tollgate_core::{
     ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest, EmbeddingsResponse, Env,
-    GatewayError, ModelRef, Usage,
+    GatewayError, Usage,
 };
 use tollgate_providers::{Adapter, CallOptions, HttpClient, TransportOptions, UpstreamRequest};
 
@@ -413,7 +415,10 @@ impl Router {
                 ));
             }
             let info = info(&target, Duration::ZERO);
-            return Ok(Sent::Mock(Box::new(mock_response(&req.model, &text)), info));
+            return Ok(Sent::Mock(
+                Box::new(mock_response::mock_response(&req.model, &text)),
+                info,
+            ));
         }
         let call = CallOptions {
             force_stream_usage: true,
@@ -524,66 +529,6 @@ impl Router {
         };
         request.or(deployment).or(router).unwrap_or(DEFAULT_TIMEOUT)
     }
-
-    /// LiteLLM's resolution order for a requested name.
-    fn resolve(&self, requested: &str, route: &str) -> Result<Target<'_>, GatewayError> {
-        let inner = &*self.inner;
-        if let Some(d) = inner.deployments.iter().find(|d| d.id == requested) {
-            return self.target(d, None, d.model_name.clone());
-        }
-        let name = inner
-            .aliases
-            .get(requested)
-            .map_or(requested, |a| a.target.as_str());
-        if let Some(&gi) = inner.group_index.get(name) {
-            let (group, members) = &inner.groups[gi];
-            let fixed: Vec<usize> = members
-                .iter()
-                .copied()
-                .filter(|&i| inner.deployments[i].pattern.is_none())
-                .collect();
-            if !fixed.is_empty() {
-                let n = inner.round_robin[gi].fetch_add(1, Ordering::Relaxed);
-                let d = &inner.deployments[fixed[n % fixed.len()]];
-                return self.target(d, None, group.clone());
-            }
-        }
-        let inferred = ModelRef::parse(name, None).ok().map(|m| m.canonical());
-        for candidate in std::iter::once(name).chain(inferred.as_deref()) {
-            for &i in &inner.wildcards {
-                let d = &inner.deployments[i];
-                let Some(pattern) = &d.pattern else { continue };
-                if let Some(caps) = pattern.captures(candidate) {
-                    let upstream = if d.litellm_model == "*" {
-                        candidate.to_owned()
-                    } else {
-                        WildcardPattern::substitute(&d.litellm_model, &caps)
-                    };
-                    return self.target(d, Some(&upstream), d.model_name.clone());
-                }
-            }
-        }
-        if let Some(d) = inner.deployments.iter().find(|d| d.litellm_model == name) {
-            return self.target(d, None, d.model_name.clone());
-        }
-        Err(GatewayError::InvalidModel {
-            route: route.to_owned(),
-            model: requested.to_owned(),
-        })
-    }
-
-    fn target<'a>(
-        &'a self,
-        d: &'a Deployment,
-        upstream: Option<&str>,
-        group: String,
-    ) -> Result<Target<'a>, GatewayError> {
-        Ok(Target {
-            adapter: d.adapter_for(upstream, &self.inner.env)?,
-            deployment: d,
-            group,
-        })
-    }
 }
 
 // Lives for one call on the stack; boxing the big variant would only add an allocation.
@@ -614,154 +559,5 @@ fn info(target: &Target<'_>, upstream: Duration) -> CallInfo {
     }
 }
 
-/// LiteLLM's `mock_response`: an answer made up without calling the provider.
-fn mock_response(model: &str, text: &str) -> ChatCompletionResponse {
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let completion_tokens = text.split_whitespace().count() as u64;
-    ChatCompletionResponse {
-        id: format!("chatcmpl-{}", created),
-        object: "chat.completion".into(),
-        created,
-        model: model.to_owned(),
-        choices: vec![tollgate_core::Choice {
-            index: 0,
-            message: tollgate_core::ChatMessage::text(tollgate_core::Role::Assistant, text),
-            finish_reason: Some(tollgate_core::FinishReason::Stop),
-            logprobs: None,
-            extra: Default::default(),
-        }],
-        usage: Some(Usage::new(10, completion_tokens)),
-        system_fingerprint: None,
-        service_tier: None,
-        extra: Default::default(),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn router(yaml: &str) -> Router {
-        let config = Config::from_yaml_str(yaml, std::path::Path::new("test.yaml")).unwrap();
-        Router::from_config(&config).unwrap()
-    }
-
-    const CONFIG: &str = r#"
-model_list:
-  - model_name: gpt-4o
-    litellm_params: {model: openai/gpt-4o, api_base: "http://a/v1"}
-  - model_name: gpt-4o
-    litellm_params: {model: openai/gpt-4o, api_base: "http://b/v1"}
-    model_info: {id: fixed-id}
-  - model_name: "openai/*"
-    litellm_params: {model: "openai/*", api_base: "http://w/v1"}
-  - model_name: "openai/gpt-4*"
-    litellm_params: {model: "openai/gpt-4*", api_base: "http://specific/v1"}
-  - model_name: "llmengine/*"
-    litellm_params: {model: "groq/*"}
-  - model_name: local
-    litellm_params: {model: hosted_vllm/qwen, api_base: "http://vllm:8000/v1"}
-  - model_name: later
-    litellm_params: {model: anthropic/claude-3-5-sonnet}
-router_settings:
-  model_group_alias:
-    smart: gpt-4o
-    secret: {model: local, hidden: true}
-"#;
-
-    fn resolve(r: &Router, name: &str) -> (String, String, String) {
-        let t = r.resolve(name, "/chat/completions").unwrap();
-        (
-            t.group,
-            t.deployment.id.clone(),
-            t.adapter.api_base().to_owned(),
-        )
-    }
-
-    #[test]
-    fn resolution_follows_litellm_order() {
-        let r = router(CONFIG);
-        assert_eq!(
-            resolve(&r, "fixed-id").2,
-            "http://b/v1",
-            "a deployment id targets that deployment"
-        );
-        let bases: Vec<String> = (0..4).map(|_| resolve(&r, "gpt-4o").2).collect();
-        assert!(
-            bases.contains(&"http://a/v1".to_owned()) && bases.contains(&"http://b/v1".to_owned())
-        );
-        assert_eq!(
-            resolve(&r, "smart").0,
-            "gpt-4o",
-            "aliases resolve to their group"
-        );
-        assert_eq!(resolve(&r, "secret").0, "local");
-        assert_eq!(
-            resolve(&r, "openai/gpt-4.1").2,
-            "http://specific/v1",
-            "most specific wildcard wins"
-        );
-        assert_eq!(resolve(&r, "openai/o3").2, "http://w/v1");
-        assert_eq!(
-            resolve(&r, "o3-mini").2,
-            "http://w/v1",
-            "bare names match via their inferred provider"
-        );
-        assert_eq!(
-            resolve(&r, "hosted_vllm/qwen").0,
-            "local",
-            "litellm_params.model matches last"
-        );
-        let err = r.resolve("nothing", "/chat/completions").err().unwrap();
-        assert_eq!(err.status(), 400);
-        assert!(
-            err.to_string()
-                .starts_with("/chat/completions: Invalid model name passed in model=nothing")
-        );
-    }
-
-    #[test]
-    fn hidden_aliases_and_wildcards_are_listed_as_litellm_does() {
-        let names = router(CONFIG).model_names();
-        assert!(names.contains(&"smart".to_owned()));
-        assert!(!names.contains(&"secret".to_owned()));
-        assert_eq!(names.iter().filter(|n| *n == "gpt-4o").count(), 1);
-    }
-
-    #[test]
-    fn unimplemented_providers_fail_per_call_with_a_clear_message() {
-        let r = router(CONFIG);
-        let err = r.resolve("later", "/chat/completions").err().unwrap();
-        assert_eq!(err.status(), 400);
-        assert!(err.to_string().contains("anthropic"), "{err}");
-    }
-
-    #[test]
-    fn timeouts_follow_litellm_precedence() {
-        let r = router(
-            "model_list:\n  - model_name: m\n    litellm_params: {model: openai/x, timeout: 5, stream_timeout: 2}\nrouter_settings:\n  timeout: 30\n",
-        );
-        let t = r.resolve("m", "").unwrap();
-        let none = RequestOptions::default();
-        let ctx = CallContext::default();
-        assert_eq!(
-            r.timeout_for(&t, &none, &ctx, false),
-            Duration::from_secs(5)
-        );
-        assert_eq!(r.timeout_for(&t, &none, &ctx, true), Duration::from_secs(2));
-        let header = CallContext {
-            timeout: Some(Duration::from_secs(1)),
-            ..CallContext::default()
-        };
-        assert_eq!(
-            r.timeout_for(&t, &none, &header, false),
-            Duration::from_secs(1)
-        );
-        let r = router("model_list:\n  - model_name: m\n    litellm_params: {model: openai/x}\n");
-        let t = r.resolve("m", "").unwrap();
-        assert_eq!(r.timeout_for(&t, &none, &ctx, false), DEFAULT_TIMEOUT);
-    }
-}
+mod tests;
