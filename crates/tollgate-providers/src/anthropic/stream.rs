@@ -1,0 +1,465 @@
+//! The Messages stream decoder: named SSE events in, OpenAI chunks out.
+//!
+//! A state machine over Anthropic's event order (`message_start`, then per content block
+//! `content_block_start` / `content_block_delta`* / `content_block_stop`, then
+//! `message_delta` and `message_stop`), mapped as LiteLLM's `ModelResponseIterator` does:
+//! the first chunk carries the role; text, tool-argument fragments and thinking become
+//! `content`, `tool_calls[k]` and `reasoning_content` (+ `thinking_blocks`) deltas, where `k`
+//! counts tool calls (not Anthropic's block index); `message_delta` gives the finish reason and
+//! one usage-only chunk (`choices: []`), which the router withholds from clients that did not
+//! ask for usage; `message_stop` ends the stream. `ping` is ignored.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tollgate_core::chat::FunctionCallDelta;
+use tollgate_core::{
+    ChatCompletionChunk, ChunkChoice, Delta, Extra, FinishReason, GatewayError, Role, ToolCallDelta,
+};
+
+use super::error::error_from_json;
+use super::response::{AnthropicUsage, map_stop_reason};
+use super::{AnthropicAdapter, JSON_TOOL_NAME, PROVIDER_NAME, now_unix};
+use crate::sse::{SseDecoder, SseEvent};
+use crate::stream_event::StreamEvent;
+
+/// One stream event, by its `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event {
+    MessageStart {
+        message: StartMessage,
+    },
+    ContentBlockStart {
+        index: u64,
+        content_block: Value,
+    },
+    ContentBlockDelta {
+        index: u64,
+        delta: BlockDelta,
+    },
+    ContentBlockStop {
+        index: u64,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: MessageDeltaBody,
+        #[serde(default)]
+        usage: Option<AnthropicUsage>,
+    },
+    MessageStop,
+    Ping,
+    Error {
+        #[serde(default)]
+        error: Value,
+    },
+    /// Event types added after this code was written are skipped, as the API asks clients to.
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Debug, Deserialize)]
+struct StartMessage {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MessageDeltaBody {
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockDelta {
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    SignatureDelta {
+        signature: String,
+    },
+    CitationsDelta {
+        #[serde(default)]
+        citation: Value,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+/// What an open content block is, by Anthropic's block index.
+#[derive(Debug, Clone, Copy)]
+enum Block {
+    Text,
+    Thinking,
+    /// A tool call, `index` being its position among the message's tool calls.
+    Tool {
+        index: u32,
+        has_args: bool,
+    },
+    /// The JSON-mode tool: its input is the answer and streams as `content`.
+    JsonTool {
+        has_args: bool,
+    },
+    Other,
+}
+
+/// Decodes one Messages stream.
+#[derive(Debug)]
+pub struct AnthropicStreamDecoder {
+    sse: SseDecoder,
+    created: i64,
+    id: String,
+    model: String,
+    blocks: HashMap<u64, Block>,
+    tool_calls: u32,
+    usage: AnthropicUsage,
+    saw_usage: bool,
+    usage_sent: bool,
+    /// `message_delta` arrived: the answer is complete even if `message_stop` never does.
+    finished: bool,
+    /// `Done` or an error was emitted; nothing follows.
+    ended: bool,
+}
+
+impl AnthropicAdapter {
+    /// A decoder for this provider's chat stream; its chunks are `created` now.
+    pub fn stream_decoder(&self) -> AnthropicStreamDecoder {
+        AnthropicStreamDecoder::new(now_unix())
+    }
+}
+
+impl AnthropicStreamDecoder {
+    /// A decoder whose chunks carry `created`.
+    pub fn new(created: i64) -> Self {
+        Self {
+            sse: SseDecoder::new(),
+            created,
+            id: String::new(),
+            model: String::new(),
+            blocks: HashMap::new(),
+            tool_calls: 0,
+            usage: AnthropicUsage::default(),
+            saw_usage: false,
+            usage_sent: false,
+            finished: false,
+            ended: false,
+        }
+    }
+
+    /// Feeds bytes as they arrive.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<StreamEvent> {
+        if self.ended {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for ev in self.sse.feed(bytes) {
+            if self.ended {
+                break;
+            }
+            self.event(&ev, &mut out);
+        }
+        out
+    }
+
+    /// The upstream closed the body. Without `message_delta` the answer is incomplete, and
+    /// that is an error, never a silent end.
+    pub fn finish(&mut self) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        if !self.ended {
+            if let Some(ev) = self.sse.finish() {
+                self.event(&ev, &mut out);
+            }
+        }
+        if !self.ended {
+            self.ended = true;
+            if self.finished {
+                out.push(StreamEvent::Done);
+            } else {
+                out.push(StreamEvent::Error(GatewayError::Connection {
+                    provider: PROVIDER_NAME.to_owned(),
+                    message: "the provider closed the stream before it finished".into(),
+                }));
+            }
+        }
+        out
+    }
+
+    fn event(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) {
+        if ev.data.trim_ascii().is_empty() {
+            return;
+        }
+        let parsed: Event = match serde_json::from_slice(&ev.data) {
+            Ok(e) => e,
+            // A keep-alive is harmless whatever its payload looks like.
+            Err(_) if ev.event.as_deref() == Some("ping") => return,
+            Err(e) => {
+                self.ended = true;
+                out.push(StreamEvent::Error(GatewayError::InvalidUpstreamResponse {
+                    provider: PROVIDER_NAME.to_owned(),
+                    message: format!("bad stream event: {e}"),
+                }));
+                return;
+            }
+        };
+        match parsed {
+            Event::MessageStart { message } => {
+                self.id = message.id;
+                self.model = message.model;
+                if let Some(u) = message.usage {
+                    self.usage.merge(&u);
+                    self.saw_usage = true;
+                }
+                out.push(self.chunk(
+                    Delta {
+                        role: Some(Role::Assistant),
+                        content: Some(String::new()),
+                        ..Delta::default()
+                    },
+                    None,
+                ));
+            }
+            Event::ContentBlockStart {
+                index,
+                content_block,
+            } => self.block_start(index, &content_block, out),
+            Event::ContentBlockDelta { index, delta } => self.block_delta(index, delta, out),
+            Event::ContentBlockStop { index } => self.block_stop(index, out),
+            Event::MessageDelta { delta, usage } => {
+                if let Some(u) = usage {
+                    self.usage.merge(&u);
+                    self.saw_usage = true;
+                }
+                let mut finish = map_stop_reason(delta.stop_reason.as_deref());
+                if finish == FinishReason::ToolCalls && self.tool_calls == 0 {
+                    // Only the JSON-mode tool was called.
+                    finish = FinishReason::Stop;
+                }
+                self.finished = true;
+                out.push(self.chunk(Delta::default(), Some(finish)));
+                self.push_usage(out);
+            }
+            Event::MessageStop => {
+                self.push_usage(out);
+                self.ended = true;
+                out.push(StreamEvent::Done);
+            }
+            Event::Error { error } => {
+                self.ended = true;
+                let body = json!({ "type": "error", "error": error });
+                out.push(StreamEvent::Error(error_from_json(None, &body)));
+            }
+            Event::Ping | Event::Unknown => {}
+        }
+    }
+
+    fn block_start(&mut self, index: u64, block: &Value, out: &mut Vec<StreamEvent>) {
+        let str_field = |name: &str| block.get(name).and_then(Value::as_str).unwrap_or_default();
+        let kind = match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let text = str_field("text");
+                if !text.is_empty() {
+                    out.push(self.content(text.to_owned()));
+                }
+                Block::Text
+            }
+            Some("thinking") => {
+                let thinking = str_field("thinking");
+                if !thinking.is_empty() {
+                    out.push(self.thinking(thinking.to_owned()));
+                }
+                Block::Thinking
+            }
+            Some("redacted_thinking") => {
+                let mut delta = Delta::default();
+                delta
+                    .extra
+                    .insert("thinking_blocks".into(), Value::Array(vec![block.clone()]));
+                out.push(self.chunk(delta, None));
+                Block::Other
+            }
+            Some("tool_use") => {
+                // Client tools start with `input: {}` and stream it; anything already there
+                // is the whole input.
+                let args = block
+                    .get("input")
+                    .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
+                    .map(Value::to_string);
+                let has_args = args.is_some();
+                if str_field("name") == JSON_TOOL_NAME {
+                    if let Some(a) = args {
+                        out.push(self.content(a));
+                    }
+                    Block::JsonTool { has_args }
+                } else {
+                    let k = self.tool_calls;
+                    self.tool_calls = self.tool_calls.saturating_add(1);
+                    out.push(self.tool_fragment(
+                        k,
+                        Some((str_field("id"), str_field("name"))),
+                        args.unwrap_or_default(),
+                    ));
+                    Block::Tool { index: k, has_args }
+                }
+            }
+            // server_tool_use, web_search_tool_result, ...: nothing OpenAI can express.
+            _ => Block::Other,
+        };
+        self.blocks.insert(index, kind);
+    }
+
+    fn block_delta(&mut self, index: u64, delta: BlockDelta, out: &mut Vec<StreamEvent>) {
+        let block = self.blocks.get_mut(&index);
+        match delta {
+            BlockDelta::TextDelta { text } => {
+                if !text.is_empty() {
+                    out.push(self.content(text));
+                }
+            }
+            BlockDelta::InputJsonDelta { partial_json } => {
+                // The first fragment is usually empty; it adds nothing.
+                if partial_json.is_empty() {
+                    return;
+                }
+                match block {
+                    Some(Block::Tool { index: k, has_args }) => {
+                        *has_args = true;
+                        let k = *k;
+                        out.push(self.tool_fragment(k, None, partial_json));
+                    }
+                    Some(Block::JsonTool { has_args }) => {
+                        *has_args = true;
+                        out.push(self.content(partial_json));
+                    }
+                    // Input of a server tool the client never declared.
+                    _ => {}
+                }
+            }
+            BlockDelta::ThinkingDelta { thinking } => {
+                if !thinking.is_empty() {
+                    out.push(self.thinking(thinking));
+                }
+            }
+            BlockDelta::SignatureDelta { signature } => {
+                let mut delta = Delta::default();
+                delta.extra.insert(
+                    "thinking_blocks".into(),
+                    json!([{ "type": "thinking", "thinking": "", "signature": signature }]),
+                );
+                out.push(self.chunk(delta, None));
+            }
+            BlockDelta::CitationsDelta { citation } => {
+                let mut delta = Delta::default();
+                delta.extra.insert(
+                    "provider_specific_fields".into(),
+                    json!({ "citation": citation }),
+                );
+                out.push(self.chunk(delta, None));
+            }
+            BlockDelta::Unknown => {}
+        }
+    }
+
+    fn block_stop(&mut self, index: u64, out: &mut Vec<StreamEvent>) {
+        match self.blocks.remove(&index) {
+            // A call without arguments streams none (or only ""); clients must still be able
+            // to parse what they assembled.
+            Some(Block::Tool {
+                index: k,
+                has_args: false,
+            }) => out.push(self.tool_fragment(k, None, "{}".to_owned())),
+            Some(Block::JsonTool { has_args: false }) => out.push(self.content("{}".to_owned())),
+            _ => {}
+        }
+    }
+
+    fn push_usage(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.usage_sent || !self.saw_usage {
+            return;
+        }
+        self.usage_sent = true;
+        out.push(StreamEvent::Chunk(Box::new(ChatCompletionChunk {
+            choices: Vec::new(),
+            usage: Some(Some(self.usage.to_openai())),
+            ..self.base_chunk()
+        })));
+    }
+
+    fn content(&self, text: String) -> StreamEvent {
+        self.chunk(
+            Delta {
+                content: Some(text),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    fn thinking(&self, piece: String) -> StreamEvent {
+        let mut delta = Delta::default();
+        delta.extra.insert(
+            "thinking_blocks".into(),
+            json!([{ "type": "thinking", "thinking": piece }]),
+        );
+        delta.reasoning_content = Some(piece);
+        self.chunk(delta, None)
+    }
+
+    /// A tool-call delta; the first fragment of a call (`head` given) carries id, type and name.
+    fn tool_fragment(&self, k: u32, head: Option<(&str, &str)>, arguments: String) -> StreamEvent {
+        let call = ToolCallDelta {
+            index: k,
+            id: head.map(|(id, _)| id.to_owned()),
+            kind: head.map(|_| "function".to_owned()),
+            function: Some(FunctionCallDelta {
+                name: head.map(|(_, name)| name.to_owned()),
+                arguments: Some(arguments),
+            }),
+        };
+        self.chunk(
+            Delta {
+                tool_calls: Some(vec![call]),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    fn chunk(&self, delta: Delta, finish_reason: Option<FinishReason>) -> StreamEvent {
+        StreamEvent::Chunk(Box::new(ChatCompletionChunk {
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+                logprobs: None,
+                extra: Extra::new(),
+            }],
+            ..self.base_chunk()
+        }))
+    }
+
+    fn base_chunk(&self) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: Vec::new(),
+            usage: None,
+            system_fingerprint: None,
+            service_tier: None,
+            extra: Map::new(),
+        }
+    }
+}
