@@ -39,8 +39,8 @@ pub enum Adapter {
 pub enum StreamDecoder {
     /// OpenAI-format SSE.
     OpenAi(openai::OpenAiStreamDecoder),
-    /// Anthropic's named SSE events.
-    Anthropic(anthropic::AnthropicStreamDecoder),
+    /// Anthropic's named SSE events (boxed: it carries block and usage state).
+    Anthropic(Box<anthropic::AnthropicStreamDecoder>),
 }
 
 impl Adapter {
@@ -113,7 +113,7 @@ impl Adapter {
     pub fn stream_decoder(&self) -> StreamDecoder {
         match self {
             Self::OpenAi(a) => StreamDecoder::OpenAi(a.stream_decoder()),
-            Self::Anthropic(a) => StreamDecoder::Anthropic(a.stream_decoder()),
+            Self::Anthropic(a) => StreamDecoder::Anthropic(Box::new(a.stream_decoder())),
         }
     }
 

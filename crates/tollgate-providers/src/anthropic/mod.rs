@@ -48,7 +48,7 @@ enum Auth {
     /// `authorization: Bearer <token>` (`ANTHROPIC_AUTH_TOKEN`).
     Bearer(String),
     /// An OAuth token given as the key: Bearer plus the OAuth beta headers.
-    OAuth(String),
+    OAuthToken(String),
     /// Nothing configured; Anthropic will answer 401, which is the clearest message.
     None,
 }
@@ -59,7 +59,7 @@ impl std::fmt::Debug for Auth {
         f.write_str(match self {
             Self::ApiKey(_) => "ApiKey(..)",
             Self::Bearer(_) => "Bearer(..)",
-            Self::OAuth(_) => "OAuth(..)",
+            Self::OAuthToken(_) => "OAuthToken(..)",
             Self::None => "None",
         })
     }
@@ -98,7 +98,7 @@ impl AnthropicAdapter {
             .filter(|k| !k.is_empty())
             .or_else(|| env.get("ANTHROPIC_API_KEY"))
         {
-            Some(key) if key.starts_with("sk-ant-oat") => Auth::OAuth(key),
+            Some(key) if key.starts_with("sk-ant-oat") => Auth::OAuthToken(key),
             Some(key) => Auth::ApiKey(key),
             None => env
                 .get("ANTHROPIC_AUTH_TOKEN")
@@ -268,7 +268,7 @@ mod tests {
             ProviderParams::default(),
             &[("ANTHROPIC_API_KEY", "sk-ant-oat01-x")],
         );
-        assert!(matches!(&a.auth, Auth::OAuth(_)));
+        assert!(matches!(&a.auth, Auth::OAuthToken(_)));
         assert!(matches!(
             adapter(ProviderParams::default(), &[]).auth,
             Auth::None

@@ -143,7 +143,7 @@ impl AnthropicAdapter {
                     header_value("Authorization", &format!("Bearer {token}"))?,
                 );
             }
-            Auth::OAuth(token) => {
+            Auth::OAuthToken(token) => {
                 h.insert(
                     http::header::AUTHORIZATION,
                     header_value("Authorization", &format!("Bearer {token}"))?,
@@ -548,14 +548,12 @@ impl Builder {
         out: &mut Vec<Map<String, Value>>,
     ) -> Result<(), GatewayError> {
         match &msg.content {
-            None => {}
-            Some(MessageContent::Text(text)) => {
-                if !text.is_empty() {
-                    let mut b = text_block(text);
-                    copy_cache_control(&mut b, &msg.extra);
-                    out.push(b);
-                }
+            Some(MessageContent::Text(text)) if !text.is_empty() => {
+                let mut b = text_block(text);
+                copy_cache_control(&mut b, &msg.extra);
+                out.push(b);
             }
+            Some(MessageContent::Text(_)) | None => {}
             Some(MessageContent::Parts(parts)) => {
                 for (j, part) in parts.iter().enumerate() {
                     let ContentPart::Text { text, extra } = part else {
@@ -665,16 +663,14 @@ impl Builder {
             }
         }
         match &msg.content {
-            None => {}
+            Some(MessageContent::Text(text)) if !text.is_empty() => {
+                let mut b = text_block(text);
+                copy_cache_control(&mut b, &msg.extra);
+                blocks.push(Value::Object(b));
+            }
             // Empty text blocks are an error at Anthropic, and an empty assistant content is
             // what clients send alongside tool calls.
-            Some(MessageContent::Text(text)) => {
-                if !text.is_empty() {
-                    let mut b = text_block(text);
-                    copy_cache_control(&mut b, &msg.extra);
-                    blocks.push(Value::Object(b));
-                }
-            }
+            Some(MessageContent::Text(_)) | None => {}
             Some(MessageContent::Parts(parts)) => {
                 for (j, part) in parts.iter().enumerate() {
                     let (text, extra) = match part {

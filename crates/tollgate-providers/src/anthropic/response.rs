@@ -303,3 +303,193 @@ fn no_embeddings() -> GatewayError {
         operation: "embeddings".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::ProviderParams;
+    use serde_json::json;
+    use tollgate_core::{Env, ModelRef};
+
+    fn adapter() -> AnthropicAdapter {
+        let m = ModelRef::parse("anthropic/claude-sonnet-4-5", None).unwrap();
+        AnthropicAdapter::new(&m, &ProviderParams::default(), &Env::process()).unwrap()
+    }
+
+    fn parse(v: Value) -> ChatCompletionResponse {
+        adapter()
+            .parse_chat_response_at(v.to_string().as_bytes(), 7)
+            .unwrap()
+    }
+
+    fn message(content: Value, stop: &str) -> Value {
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+               "content": content, "stop_reason": stop, "stop_sequence": null,
+               "usage": {"input_tokens": 10, "output_tokens": 5}})
+    }
+
+    #[test]
+    fn text_tools_and_thinking() {
+        let r = parse(message(
+            json!([
+                {"type": "thinking", "thinking": "hmm ", "signature": "sig1"},
+                {"type": "redacted_thinking", "data": "opaque"},
+                {"type": "thinking", "thinking": "ok", "signature": "sig2"},
+                {"type": "text", "text": "Let me "},
+                {"type": "text", "text": "look.", "citations": [{"type": "char_location", "cited_text": "x"}]},
+                {"type": "tool_use", "id": "toolu_1", "name": "get", "input": {"q": "a b", "n": [1, 2]}},
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+            ]),
+            "tool_use",
+        ));
+        assert_eq!(
+            (r.id.as_str(), r.created, r.model.as_str()),
+            ("msg_1", 7, "claude-x")
+        );
+        assert_eq!(r.object, "chat.completion");
+        let c = &r.choices[0];
+        assert_eq!(c.finish_reason, Some(FinishReason::ToolCalls));
+        let m = &c.message;
+        assert_eq!(m.role, Role::Assistant);
+        assert_eq!(m.text_content().as_deref(), Some("Let me look."));
+        assert_eq!(m.reasoning_content.as_deref(), Some("hmm ok"));
+        assert_eq!(
+            m.extra["thinking_blocks"],
+            json!([
+                {"type": "thinking", "thinking": "hmm ", "signature": "sig1"},
+                {"type": "redacted_thinking", "data": "opaque"},
+                {"type": "thinking", "thinking": "ok", "signature": "sig2"}
+            ])
+        );
+        assert_eq!(
+            m.extra["provider_specific_fields"]["citations"][0][0]["cited_text"],
+            "x"
+        );
+        let calls = m.tool_calls.as_ref().unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].id, "toolu_1");
+        assert_eq!(calls[0].kind, "function");
+        assert_eq!(calls[0].function.name, "get");
+        assert_eq!(calls[0].function.arguments, r#"{"q":"a b","n":[1,2]}"#);
+    }
+
+    #[test]
+    fn a_tool_only_answer_has_null_content() {
+        let r = parse(message(
+            json!([{"type": "tool_use", "id": "t", "name": "f", "input": {}}]),
+            "tool_use",
+        ));
+        let out = serde_json::to_value(&r).unwrap();
+        assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(
+            out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{}"
+        );
+        assert!(
+            out["choices"][0]["message"]
+                .get("thinking_blocks")
+                .is_none()
+        );
+        assert!(
+            out["choices"][0]["message"]
+                .get("reasoning_content")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn json_mode_tool_becomes_content() {
+        let r = parse(message(
+            json!([
+                {"type": "text", "text": "Here you go:"},
+                {"type": "tool_use", "id": "t", "name": "json_tool_call", "input": {"city": "Paris"}}
+            ]),
+            "tool_use",
+        ));
+        let c = &r.choices[0];
+        assert_eq!(c.finish_reason, Some(FinishReason::Stop));
+        assert_eq!(
+            c.message.text_content().as_deref(),
+            Some(r#"{"city":"Paris"}"#)
+        );
+        assert!(c.message.tool_calls.is_none());
+    }
+
+    #[test]
+    fn every_stop_reason_is_mapped() {
+        for (stop, want) in [
+            ("end_turn", FinishReason::Stop),
+            ("stop_sequence", FinishReason::Stop),
+            ("pause_turn", FinishReason::Stop),
+            ("max_tokens", FinishReason::Length),
+            ("model_context_window_exceeded", FinishReason::Length),
+            ("compaction", FinishReason::Length),
+            ("refusal", FinishReason::ContentFilter),
+            ("something_new", FinishReason::Stop),
+        ] {
+            let r = parse(message(json!([{"type": "text", "text": "x"}]), stop));
+            assert_eq!(r.choices[0].finish_reason, Some(want), "{stop}");
+        }
+        // tool_use without a client tool call (JSON mode) is covered above; with one:
+        assert_eq!(map_stop_reason(Some("tool_use")), FinishReason::ToolCalls);
+        assert_eq!(map_stop_reason(None), FinishReason::Stop);
+    }
+
+    #[test]
+    fn usage_counts_cached_prompt_tokens() {
+        let mut v = message(json!([{"type": "text", "text": "x"}]), "end_turn");
+        v["usage"] = json!({"input_tokens": 20, "output_tokens": 30, "cache_creation_input_tokens": 100,
+            "cache_read_input_tokens": 1000, "output_tokens_details": {"thinking_tokens": 12},
+            "server_tool_use": {"web_search_requests": 1}, "service_tier": "standard"});
+        let u = parse(v).usage.unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (1120, 30, 1150)
+        );
+        assert_eq!(u.cached_tokens(), 1000);
+        assert_eq!(u.reasoning_tokens(), 12);
+        assert_eq!(u.extra["cache_creation_input_tokens"], 100);
+        assert_eq!(u.extra["cache_read_input_tokens"], 1000);
+        assert_eq!(u.extra["server_tool_use"]["web_search_requests"], 1);
+        // Nulls and absent counts are zero.
+        let mut v = message(json!([]), "end_turn");
+        v["usage"] =
+            json!({"input_tokens": 3, "output_tokens": null, "cache_read_input_tokens": null});
+        let r = parse(v);
+        let u = r.usage.unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (3, 0, 3)
+        );
+        assert_eq!(u.reasoning_tokens(), 0);
+        assert!(u.completion_tokens_details.is_none());
+        assert_eq!(r.choices[0].message.content, None);
+    }
+
+    #[test]
+    fn forward_sets_the_client_model_and_returns_usage() {
+        let body = message(json!([{"type": "text", "text": "hi"}]), "end_turn").to_string();
+        let (out, usage) = adapter()
+            .forward_chat_response(Bytes::from(body), "my-alias")
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], "my-alias");
+        assert_eq!(v["choices"][0]["message"]["content"], "hi");
+        assert_eq!(usage.unwrap().total_tokens, 15);
+    }
+
+    #[test]
+    fn bad_bodies_are_errors() {
+        let a = adapter();
+        let e = a.parse_chat_response(b"not json").unwrap_err();
+        assert!(matches!(e, GatewayError::InvalidUpstreamResponse { .. }));
+        let e = a
+            .parse_chat_response(
+                br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            )
+            .unwrap_err();
+        assert_eq!(e.status(), 529);
+        assert!(a.parse_embeddings_response(b"{}").is_err());
+        assert!(a.forward_embeddings_response(Bytes::new(), "m").is_err());
+    }
+}

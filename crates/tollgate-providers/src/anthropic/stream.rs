@@ -463,3 +463,370 @@ impl AnthropicStreamDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_core::{ChatCompletionChunk, ErrorClass};
+
+    fn ev(name: &str, data: Value) -> String {
+        format!("event: {name}\ndata: {data}\n\n")
+    }
+
+    fn start() -> String {
+        ev(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+                "model": "claude-x", "content": [], "stop_reason": null,
+                "usage": {"input_tokens": 10, "cache_read_input_tokens": 4, "output_tokens": 1}}}),
+        )
+    }
+
+    fn end(stop: &str, output: u64) -> String {
+        ev(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+                   "usage": {"output_tokens": output}}),
+        ) + &ev("message_stop", json!({"type": "message_stop"}))
+    }
+
+    fn run(input: &str, piece: usize) -> Vec<StreamEvent> {
+        let mut d = AnthropicStreamDecoder::new(99);
+        let mut out = Vec::new();
+        for c in input.as_bytes().chunks(piece) {
+            out.extend(d.feed(c));
+        }
+        out.extend(d.finish());
+        out
+    }
+
+    fn chunks(events: &[StreamEvent]) -> Vec<&ChatCompletionChunk> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::Chunk(c) => Some(&**c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn tool_stream() -> String {
+        start()
+            + &ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            )
+            + "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Caf\u{e9} "}}),
+            )
+            + &ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            )
+            + &ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_a", "name": "get", "input": {}}}),
+            )
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+            )
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"q\": \"x"}}),
+            )
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "y\"}"}}),
+            )
+            + &ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 1}),
+            )
+            + &ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_b", "name": "now", "input": {}}}),
+            )
+            + &ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 2}),
+            )
+            + &end("tool_use", 42)
+    }
+
+    #[test]
+    fn text_and_tool_calls_at_every_split() {
+        let input = tool_stream();
+        let whole = run(&input, input.len());
+        for piece in 1..64 {
+            assert_eq!(
+                format!("{:?}", run(&input, piece)),
+                format!("{whole:?}"),
+                "piece {piece}"
+            );
+        }
+        assert!(matches!(whole.last(), Some(StreamEvent::Done)));
+        let cs = chunks(&whole);
+        assert!(
+            cs.iter()
+                .all(|c| c.id == "msg_1" && c.created == 99 && c.model == "claude-x")
+        );
+        assert_eq!(cs[0].choices[0].delta.role, Some(Role::Assistant));
+        assert_eq!(cs[0].choices[0].delta.content.as_deref(), Some(""));
+        let text: String = cs
+            .iter()
+            .flat_map(|c| &c.choices)
+            .filter_map(|c| c.delta.content.as_deref())
+            .collect();
+        assert_eq!(text, "Caf\u{e9} ");
+        // Tool calls are numbered among tool calls, not by Anthropic's block index.
+        let calls: Vec<&ToolCallDelta> = cs
+            .iter()
+            .flat_map(|c| &c.choices)
+            .flat_map(|c| c.delta.tool_calls.iter().flatten())
+            .collect();
+        assert_eq!(calls[0].index, 0);
+        assert_eq!(calls[0].id.as_deref(), Some("toolu_a"));
+        assert_eq!(calls[0].kind.as_deref(), Some("function"));
+        let f0 = calls[0].function.as_ref().unwrap();
+        assert_eq!(
+            (f0.name.as_deref(), f0.arguments.as_deref()),
+            (Some("get"), Some(""))
+        );
+        let args0: String = calls
+            .iter()
+            .filter(|c| c.index == 0)
+            .filter_map(|c| c.function.as_ref()?.arguments.as_deref())
+            .collect();
+        assert_eq!(
+            serde_json::from_str::<Value>(&args0).unwrap(),
+            json!({"q": "xy"})
+        );
+        assert!(
+            calls
+                .iter()
+                .filter(|c| c.index == 0)
+                .skip(1)
+                .all(|c| c.id.is_none())
+        );
+        // A call without arguments still assembles to valid JSON.
+        let args1: String = calls
+            .iter()
+            .filter(|c| c.index == 1)
+            .filter_map(|c| c.function.as_ref()?.arguments.as_deref())
+            .collect();
+        assert_eq!(args1, "{}");
+        let finish: Vec<_> = cs
+            .iter()
+            .flat_map(|c| &c.choices)
+            .filter_map(|c| c.finish_reason.clone())
+            .collect();
+        assert_eq!(finish, vec![FinishReason::ToolCalls]);
+        // The last chunk is usage only.
+        let last = cs.last().unwrap();
+        assert!(last.choices.is_empty());
+        let u = last.usage().unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.cached_tokens()),
+            (14, 42, 4)
+        );
+        assert_eq!(cs.iter().filter(|c| c.usage().is_some()).count(), 1);
+    }
+
+    #[test]
+    fn thinking_signature_and_redacted_blocks() {
+        let input = start()
+            + &ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            )
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me"}}),
+            )
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": " think."}}),
+            )
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "SIG=="}}),
+            )
+            + &ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            )
+            + &ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "OPAQUE"}}),
+            )
+            + &ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 1}),
+            )
+            + &end("end_turn", 9);
+        let events = run(&input, 5);
+        let cs = chunks(&events);
+        let reasoning: String = cs
+            .iter()
+            .flat_map(|c| &c.choices)
+            .filter_map(|c| c.delta.reasoning_content.as_deref())
+            .collect();
+        assert_eq!(reasoning, "Let me think.");
+        let blocks: Vec<&Value> = cs
+            .iter()
+            .flat_map(|c| &c.choices)
+            .filter_map(|c| c.delta.extra.get("thinking_blocks"))
+            .collect();
+        assert_eq!(
+            blocks[0],
+            &json!([{"type": "thinking", "thinking": "Let me"}])
+        );
+        assert_eq!(
+            blocks[2],
+            &json!([{"type": "thinking", "thinking": "", "signature": "SIG=="}])
+        );
+        assert_eq!(
+            blocks[3],
+            &json!([{"type": "redacted_thinking", "data": "OPAQUE"}])
+        );
+        // As the client sees it on the wire.
+        let wire = serde_json::to_value(cs[1]).unwrap();
+        assert_eq!(
+            wire["choices"][0]["delta"]["thinking_blocks"][0]["thinking"],
+            "Let me"
+        );
+        assert_eq!(wire["choices"][0]["delta"]["reasoning_content"], "Let me");
+        assert!(wire.get("usage").is_none());
+    }
+
+    #[test]
+    fn json_mode_tool_streams_as_content() {
+        let input = start()
+            + &ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t", "name": "json_tool_call", "input": {}}}),
+            )
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"a\":"}}),
+            )
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": " 1}"}}),
+            )
+            + &ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            )
+            + &end("tool_use", 9);
+        let events = run(&input, 3);
+        let cs = chunks(&events);
+        let content: String = cs
+            .iter()
+            .flat_map(|c| &c.choices)
+            .filter_map(|c| c.delta.content.as_deref())
+            .collect();
+        assert_eq!(content, "{\"a\": 1}");
+        assert!(
+            cs.iter()
+                .flat_map(|c| &c.choices)
+                .all(|c| c.delta.tool_calls.is_none())
+        );
+        let finish: Vec<_> = cs
+            .iter()
+            .flat_map(|c| &c.choices)
+            .filter_map(|c| c.finish_reason.clone())
+            .collect();
+        assert_eq!(finish, vec![FinishReason::Stop]);
+    }
+
+    #[test]
+    fn error_event_ends_the_stream_with_its_status() {
+        let input = start()
+            + "event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n"
+            + &end("end_turn", 1);
+        let events = run(&input, 7);
+        assert_eq!(events.len(), 2, "{events:?}");
+        match &events[1] {
+            StreamEvent::Error(e) => {
+                assert_eq!(e.status(), 529);
+                assert_eq!(e.class(), ErrorClass::ServiceUnavailable);
+                assert!(
+                    e.to_string().contains("AnthropicException - Overloaded"),
+                    "{e}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncation_and_garbage_are_errors_and_a_missing_stop_is_tolerated() {
+        let cut = start()
+            + &ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            );
+        let events = run(&cut, 4);
+        assert!(
+            matches!(
+                events.last(),
+                Some(StreamEvent::Error(GatewayError::Connection { .. }))
+            ),
+            "{events:?}"
+        );
+        // message_delta arrived but message_stop did not: the answer is complete.
+        let full = tool_stream();
+        let no_stop = &full[..full.rfind("event: message_stop").unwrap()];
+        let events = run(no_stop, 11);
+        assert!(matches!(events.last(), Some(StreamEvent::Done)));
+        let events = run(
+            &(start() + "event: content_block_delta\ndata: {oops\n\n" + &end("end_turn", 1)),
+            6,
+        );
+        assert!(matches!(
+            events.last(),
+            Some(StreamEvent::Error(
+                GatewayError::InvalidUpstreamResponse { .. }
+            ))
+        ));
+        // Unknown events, an unknown delta type and an odd ping payload are skipped.
+        let input = start()
+            + &ev(
+                "brand_new_event",
+                json!({"type": "brand_new_event", "x": 1}),
+            )
+            + &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "future_delta"}}),
+            )
+            + "event: ping\ndata: not json\n\n"
+            + &end("end_turn", 1);
+        let events = run(&input, 9);
+        assert!(
+            matches!(events.last(), Some(StreamEvent::Done)),
+            "{events:?}"
+        );
+        assert!(!events.iter().any(|e| matches!(e, StreamEvent::Error(_))));
+    }
+
+    #[test]
+    fn nothing_follows_done() {
+        let input = tool_stream() + &tool_stream();
+        let mut d = AnthropicStreamDecoder::new(0);
+        let events = d.feed(input.as_bytes());
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, StreamEvent::Done))
+                .count(),
+            1
+        );
+        assert!(matches!(events.last(), Some(StreamEvent::Done)));
+        assert!(d.feed(b"event: message_stop\ndata: {}\n\n").is_empty());
+        assert!(d.finish().is_empty());
+    }
+}
