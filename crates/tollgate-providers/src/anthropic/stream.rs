@@ -24,39 +24,29 @@ use super::{AnthropicAdapter, JSON_TOOL_NAME, PROVIDER_NAME, now_unix};
 use crate::sse::{SseDecoder, SseEvent};
 use crate::stream_event::StreamEvent;
 
-/// One stream event, by its `type`.
+/// One stream event. A flat struct rather than an enum tagged by `type`: serde would buffer
+/// every event to find its tag and then parse it again, and this runs once per token.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Event {
-    MessageStart {
-        message: StartMessage,
-    },
-    ContentBlockStart {
-        index: u64,
-        content_block: Value,
-    },
-    ContentBlockDelta {
-        index: u64,
-        delta: BlockDelta,
-    },
-    ContentBlockStop {
-        index: u64,
-    },
-    MessageDelta {
-        #[serde(default)]
-        delta: MessageDeltaBody,
-        #[serde(default)]
-        usage: Option<AnthropicUsage>,
-    },
-    MessageStop,
-    Ping,
-    Error {
-        #[serde(default)]
-        error: Value,
-    },
-    /// Event types added after this code was written are skipped, as the API asks clients to.
-    #[serde(other)]
-    Unknown,
+struct RawEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    index: Option<u64>,
+    /// `message_start`.
+    #[serde(default)]
+    message: Option<StartMessage>,
+    /// `content_block_start`.
+    #[serde(default)]
+    content_block: Option<Value>,
+    /// `content_block_delta` and `message_delta`.
+    #[serde(default)]
+    delta: Option<RawDelta>,
+    /// `message_delta`.
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+    /// `error`.
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,33 +59,23 @@ struct StartMessage {
     usage: Option<AnthropicUsage>,
 }
 
+/// The `delta` of a block delta (by `type`) or of `message_delta` (`stop_reason`).
 #[derive(Debug, Default, Deserialize)]
-struct MessageDeltaBody {
+struct RawDelta {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    partial_json: Option<String>,
+    #[serde(default)]
+    thinking: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+    #[serde(default)]
+    citation: Option<Value>,
     #[serde(default)]
     stop_reason: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum BlockDelta {
-    TextDelta {
-        text: String,
-    },
-    InputJsonDelta {
-        partial_json: String,
-    },
-    ThinkingDelta {
-        thinking: String,
-    },
-    SignatureDelta {
-        signature: String,
-    },
-    CitationsDelta {
-        #[serde(default)]
-        citation: Value,
-    },
-    #[serde(other)]
-    Unknown,
 }
 
 /// What an open content block is, by Anthropic's block index.
@@ -200,7 +180,7 @@ impl AnthropicStreamDecoder {
         if ev.data.trim_ascii().is_empty() {
             return;
         }
-        let parsed: Event = match serde_json::from_slice(&ev.data) {
+        let parsed: RawEvent = match serde_json::from_slice(&ev.data) {
             Ok(e) => e,
             // A keep-alive is harmless whatever its payload looks like.
             Err(_) if ev.event.as_deref() == Some("ping") => return,
@@ -213,13 +193,16 @@ impl AnthropicStreamDecoder {
                 return;
             }
         };
-        match parsed {
-            Event::MessageStart { message } => {
-                self.id = message.id;
-                self.model = message.model;
-                if let Some(u) = message.usage {
-                    self.usage.merge(&u);
-                    self.saw_usage = true;
+        let index = parsed.index.unwrap_or(0);
+        match parsed.kind.as_str() {
+            "message_start" => {
+                if let Some(message) = parsed.message {
+                    self.id = message.id;
+                    self.model = message.model;
+                    if let Some(u) = message.usage {
+                        self.usage.merge(&u);
+                        self.saw_usage = true;
+                    }
                 }
                 out.push(self.chunk(
                     Delta {
@@ -230,18 +213,23 @@ impl AnthropicStreamDecoder {
                     None,
                 ));
             }
-            Event::ContentBlockStart {
-                index,
-                content_block,
-            } => self.block_start(index, &content_block, out),
-            Event::ContentBlockDelta { index, delta } => self.block_delta(index, delta, out),
-            Event::ContentBlockStop { index } => self.block_stop(index, out),
-            Event::MessageDelta { delta, usage } => {
-                if let Some(u) = usage {
+            "content_block_start" => {
+                let block = parsed.content_block.unwrap_or(Value::Null);
+                self.block_start(index, &block, out);
+            }
+            "content_block_delta" => {
+                if let Some(delta) = parsed.delta {
+                    self.block_delta(index, delta, out);
+                }
+            }
+            "content_block_stop" => self.block_stop(index, out),
+            "message_delta" => {
+                if let Some(u) = parsed.usage {
                     self.usage.merge(&u);
                     self.saw_usage = true;
                 }
-                let mut finish = map_stop_reason(delta.stop_reason.as_deref());
+                let stop = parsed.delta.and_then(|d| d.stop_reason);
+                let mut finish = map_stop_reason(stop.as_deref());
                 if finish == FinishReason::ToolCalls && self.tool_calls == 0 {
                     // Only the JSON-mode tool was called.
                     finish = FinishReason::Stop;
@@ -250,17 +238,19 @@ impl AnthropicStreamDecoder {
                 out.push(self.chunk(Delta::default(), Some(finish)));
                 self.push_usage(out);
             }
-            Event::MessageStop => {
+            "message_stop" => {
                 self.push_usage(out);
                 self.ended = true;
                 out.push(StreamEvent::Done);
             }
-            Event::Error { error } => {
+            "error" => {
                 self.ended = true;
-                let body = json!({ "type": "error", "error": error });
+                let body = json!({ "type": "error", "error": parsed.error.unwrap_or(Value::Null) });
                 out.push(StreamEvent::Error(error_from_json(None, &body)));
             }
-            Event::Ping | Event::Unknown => {}
+            // `ping`, and event types added after this code was written, which the API asks
+            // clients to skip.
+            _ => {}
         }
     }
 
@@ -319,55 +309,54 @@ impl AnthropicStreamDecoder {
         self.blocks.insert(index, kind);
     }
 
-    fn block_delta(&mut self, index: u64, delta: BlockDelta, out: &mut Vec<StreamEvent>) {
-        let block = self.blocks.get_mut(&index);
-        match delta {
-            BlockDelta::TextDelta { text } => {
-                if !text.is_empty() {
+    fn block_delta(&mut self, index: u64, delta: RawDelta, out: &mut Vec<StreamEvent>) {
+        match delta.kind.as_deref() {
+            Some("text_delta") => {
+                if let Some(text) = delta.text.filter(|t| !t.is_empty()) {
                     out.push(self.content(text));
                 }
             }
-            BlockDelta::InputJsonDelta { partial_json } => {
+            Some("input_json_delta") => {
                 // The first fragment is usually empty; it adds nothing.
-                if partial_json.is_empty() {
+                let Some(fragment) = delta.partial_json.filter(|p| !p.is_empty()) else {
                     return;
-                }
-                match block {
+                };
+                match self.blocks.get_mut(&index) {
                     Some(Block::Tool { index: k, has_args }) => {
                         *has_args = true;
                         let k = *k;
-                        out.push(self.tool_fragment(k, None, partial_json));
+                        out.push(self.tool_fragment(k, None, fragment));
                     }
                     Some(Block::JsonTool { has_args }) => {
                         *has_args = true;
-                        out.push(self.content(partial_json));
+                        out.push(self.content(fragment));
                     }
                     // Input of a server tool the client never declared.
                     _ => {}
                 }
             }
-            BlockDelta::ThinkingDelta { thinking } => {
-                if !thinking.is_empty() {
+            Some("thinking_delta") => {
+                if let Some(thinking) = delta.thinking.filter(|t| !t.is_empty()) {
                     out.push(self.thinking(thinking));
                 }
             }
-            BlockDelta::SignatureDelta { signature } => {
-                let mut delta = Delta::default();
-                delta.extra.insert(
+            Some("signature_delta") => {
+                let mut d = Delta::default();
+                d.extra.insert(
                     "thinking_blocks".into(),
-                    json!([{ "type": "thinking", "thinking": "", "signature": signature }]),
+                    json!([{ "type": "thinking", "thinking": "", "signature": delta.signature }]),
                 );
-                out.push(self.chunk(delta, None));
+                out.push(self.chunk(d, None));
             }
-            BlockDelta::CitationsDelta { citation } => {
-                let mut delta = Delta::default();
-                delta.extra.insert(
+            Some("citations_delta") => {
+                let mut d = Delta::default();
+                d.extra.insert(
                     "provider_specific_fields".into(),
-                    json!({ "citation": citation }),
+                    json!({ "citation": delta.citation }),
                 );
-                out.push(self.chunk(delta, None));
+                out.push(self.chunk(d, None));
             }
-            BlockDelta::Unknown => {}
+            _ => {}
         }
     }
 
