@@ -555,6 +555,7 @@ impl Builder {
             }
             Some(MessageContent::Text(_)) | None => {}
             Some(MessageContent::Parts(parts)) => {
+                let first = out.len();
                 for (j, part) in parts.iter().enumerate() {
                     let ContentPart::Text { text, extra } = part else {
                         return Err(bad(
@@ -566,6 +567,11 @@ impl Builder {
                         let mut b = text_block(text);
                         copy_cache_control(&mut b, extra);
                         out.push(b);
+                    }
+                }
+                if let Some(last) = out[first..].last_mut() {
+                    if !last.contains_key("cache_control") {
+                        copy_cache_control(last, &msg.extra);
                     }
                 }
             }
@@ -664,9 +670,7 @@ impl Builder {
         }
         match &msg.content {
             Some(MessageContent::Text(text)) if !text.is_empty() => {
-                let mut b = text_block(text);
-                copy_cache_control(&mut b, &msg.extra);
-                blocks.push(Value::Object(b));
+                blocks.push(Value::Object(text_block(text)));
             }
             // Empty text blocks are an error at Anthropic, and an empty assistant content is
             // what clients send alongside tool calls.
@@ -709,6 +713,7 @@ impl Builder {
                 "input": tool_input(args, &format!("{path}.function_call.arguments"))?,
             }));
         }
+        cache_control_on_last(&mut blocks, &msg.extra);
         Ok(blocks)
     }
 
@@ -1657,6 +1662,26 @@ mod tests {
             {"role": "assistant", "content": "c", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
             {"role": "user", "content": "d", "cache_control": {"type": "ephemeral"}}
         ]}));
+        let with_tools = body(
+            json!({"model": "m", "tools": [{"type": "function", "function": {"name": "f"}}], "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "s1"}, {"type": "text", "text": "s2"}], "cache_control": {"type": "ephemeral"}},
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "calling", "cache_control": {"type": "ephemeral"},
+                 "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "t", "content": "r"}
+            ]}),
+        );
+        assert_eq!(
+            with_tools["system"],
+            json!([{"type": "text", "text": "s1"}, {"type": "text", "text": "s2", "cache_control": {"type": "ephemeral"}}])
+        );
+        assert_eq!(
+            with_tools["messages"][1]["content"],
+            json!([
+                {"type": "text", "text": "calling"},
+                {"type": "tool_use", "id": "t", "name": "f", "input": {}, "cache_control": {"type": "ephemeral"}}
+            ])
+        );
         assert_eq!(
             b["messages"],
             json!([
