@@ -5,6 +5,7 @@
 //! One module per provider, with the same file names in each; adding a provider is adding a
 //! module and a variant of [`Adapter`].
 
+pub mod anthropic;
 pub mod json_splice;
 pub mod openai;
 pub mod openai_compat;
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use tollgate_core::{
     ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest, EmbeddingsResponse, Env,
-    GatewayError, ModelRef, Usage,
+    GatewayError, ModelRef, Provider, Usage,
 };
 
 pub use params::{CallOptions, ProviderParams};
@@ -29,18 +30,26 @@ pub use transport::{HttpClient, TransportOptions, UpstreamRequest, UpstreamRespo
 pub enum Adapter {
     /// OpenAI and the OpenAI-compatible family.
     OpenAi(openai::OpenAiAdapter),
+    /// The Anthropic Messages API.
+    Anthropic(anthropic::AnthropicAdapter),
 }
 
 /// A stream decoder for one upstream response.
 #[derive(Debug)]
 pub enum StreamDecoder {
+    /// OpenAI-format SSE.
     OpenAi(openai::OpenAiStreamDecoder),
+    /// Anthropic's named SSE events (boxed: it carries block and usage state).
+    Anthropic(Box<anthropic::AnthropicStreamDecoder>),
 }
 
 impl Adapter {
     /// The adapter for `model` with this deployment's params. Providers Tollgate does not
     /// implement yet are a clear 400 naming the provider.
     pub fn new(model: &ModelRef, params: &ProviderParams, env: &Env) -> Result<Self, GatewayError> {
+        if model.provider == Provider::Anthropic {
+            return anthropic::AnthropicAdapter::new(model, params, env).map(Self::Anthropic);
+        }
         if let Some(a) = openai::OpenAiAdapter::new(model, params, env)? {
             return Ok(Self::OpenAi(a));
         }
@@ -54,6 +63,7 @@ impl Adapter {
     pub fn provider_name(&self) -> &'static str {
         match self {
             Self::OpenAi(a) => a.provider_name(),
+            Self::Anthropic(a) => a.provider_name(),
         }
     }
 
@@ -61,6 +71,7 @@ impl Adapter {
     pub fn api_base(&self) -> &str {
         match self {
             Self::OpenAi(a) => a.api_base(),
+            Self::Anthropic(a) => a.api_base(),
         }
     }
 
@@ -72,6 +83,7 @@ impl Adapter {
     ) -> Result<UpstreamRequest, GatewayError> {
         match self {
             Self::OpenAi(a) => a.chat_request(req, options),
+            Self::Anthropic(a) => a.chat_request(req, options),
         }
     }
 
@@ -79,6 +91,7 @@ impl Adapter {
     pub fn parse_chat_response(&self, body: &[u8]) -> Result<ChatCompletionResponse, GatewayError> {
         match self {
             Self::OpenAi(a) => a.parse_chat_response(body),
+            Self::Anthropic(a) => a.parse_chat_response(body),
         }
     }
 
@@ -91,13 +104,16 @@ impl Adapter {
     ) -> Result<(Bytes, Option<Usage>), GatewayError> {
         match self {
             Self::OpenAi(a) => a.forward_chat_response(body, client_model),
+            Self::Anthropic(a) => a.forward_chat_response(body, client_model),
         }
     }
 
-    /// A decoder for a streamed chat response.
+    /// A decoder for a streamed chat response. Decoders that translate stamp their chunks'
+    /// `created` with the time they were made.
     pub fn stream_decoder(&self) -> StreamDecoder {
         match self {
             Self::OpenAi(a) => StreamDecoder::OpenAi(a.stream_decoder()),
+            Self::Anthropic(a) => StreamDecoder::Anthropic(Box::new(a.stream_decoder())),
         }
     }
 
@@ -108,6 +124,7 @@ impl Adapter {
     ) -> Result<UpstreamRequest, GatewayError> {
         match self {
             Self::OpenAi(a) => a.embeddings_request(req),
+            Self::Anthropic(a) => a.embeddings_request(req),
         }
     }
 
@@ -119,6 +136,7 @@ impl Adapter {
     ) -> Result<(Bytes, Option<Usage>), GatewayError> {
         match self {
             Self::OpenAi(a) => a.forward_embeddings_response(body, client_model),
+            Self::Anthropic(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -129,6 +147,7 @@ impl Adapter {
     ) -> Result<EmbeddingsResponse, GatewayError> {
         match self {
             Self::OpenAi(a) => a.parse_embeddings_response(body),
+            Self::Anthropic(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -136,6 +155,7 @@ impl Adapter {
     pub fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> GatewayError {
         match self {
             Self::OpenAi(a) => openai::parse_error(a.provider_name(), status, headers, body),
+            Self::Anthropic(_) => anthropic::parse_error(status, headers, body),
         }
     }
 }
@@ -145,6 +165,7 @@ impl StreamDecoder {
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<StreamEvent> {
         match self {
             Self::OpenAi(d) => d.feed(bytes),
+            Self::Anthropic(d) => d.feed(bytes),
         }
     }
 
@@ -152,6 +173,7 @@ impl StreamDecoder {
     pub fn finish(&mut self) -> Vec<StreamEvent> {
         match self {
             Self::OpenAi(d) => d.finish(),
+            Self::Anthropic(d) => d.finish(),
         }
     }
 }

@@ -23,7 +23,7 @@ model_list:
   - model_name: local
     litellm_params: {model: hosted_vllm/qwen, api_base: "http://vllm:8000/v1"}
   - model_name: later
-    litellm_params: {model: anthropic/claude-3-5-sonnet}
+    litellm_params: {model: sagemaker/my-endpoint}
 router_settings:
   model_group_alias:
     smart: gpt-4o
@@ -92,7 +92,7 @@ fn unimplemented_providers_fail_per_call_with_a_clear_message() {
     let r = router(CONFIG);
     let err = r.resolve("later", "/chat/completions").err().unwrap();
     assert_eq!(err.status(), 400);
-    assert!(err.to_string().contains("anthropic"), "{err}");
+    assert!(err.to_string().contains("sagemaker"), "{err}");
 }
 
 #[test]

@@ -75,8 +75,9 @@ fn from_json(v: &Value) -> Parts {
     }
 }
 
-/// `retry-after-ms` (OpenAI, Azure) is more precise than `retry-after` seconds.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// `retry-after-ms` (OpenAI, Azure) is more precise than `retry-after` seconds. Shared with
+/// the other adapters: every provider that sends a hint uses one of these two headers.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| {
         headers
             .get(name)

@@ -11,6 +11,7 @@ mod response;
 mod stream;
 
 pub use error::parse_error;
+pub(crate) use error::retry_after;
 pub use stream::OpenAiStreamDecoder;
 
 use tollgate_core::{Env, GatewayError, ModelRef};
