@@ -5,6 +5,7 @@
 //! One module per provider, with the same file names in each; adding a provider is adding a
 //! module and a variant of [`Adapter`].
 
+pub mod gemini;
 pub mod json_splice;
 pub mod openai;
 pub mod openai_compat;
@@ -29,12 +30,15 @@ pub use transport::{HttpClient, TransportOptions, UpstreamRequest, UpstreamRespo
 pub enum Adapter {
     /// OpenAI and the OpenAI-compatible family.
     OpenAi(openai::OpenAiAdapter),
+    /// Google AI Studio (`gemini/`).
+    Gemini(gemini::GeminiAdapter),
 }
 
 /// A stream decoder for one upstream response.
 #[derive(Debug)]
 pub enum StreamDecoder {
     OpenAi(openai::OpenAiStreamDecoder),
+    Gemini(gemini::GeminiStreamDecoder),
 }
 
 impl Adapter {
@@ -43,6 +47,9 @@ impl Adapter {
     pub fn new(model: &ModelRef, params: &ProviderParams, env: &Env) -> Result<Self, GatewayError> {
         if let Some(a) = openai::OpenAiAdapter::new(model, params, env)? {
             return Ok(Self::OpenAi(a));
+        }
+        if let Some(a) = gemini::GeminiAdapter::new(model, params, env)? {
+            return Ok(Self::Gemini(a));
         }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
@@ -54,6 +61,7 @@ impl Adapter {
     pub fn provider_name(&self) -> &'static str {
         match self {
             Self::OpenAi(a) => a.provider_name(),
+            Self::Gemini(a) => a.provider_name(),
         }
     }
 
@@ -61,6 +69,7 @@ impl Adapter {
     pub fn api_base(&self) -> &str {
         match self {
             Self::OpenAi(a) => a.api_base(),
+            Self::Gemini(a) => a.api_base(),
         }
     }
 
@@ -72,6 +81,7 @@ impl Adapter {
     ) -> Result<UpstreamRequest, GatewayError> {
         match self {
             Self::OpenAi(a) => a.chat_request(req, options),
+            Self::Gemini(a) => a.chat_request(req, options),
         }
     }
 
@@ -79,6 +89,7 @@ impl Adapter {
     pub fn parse_chat_response(&self, body: &[u8]) -> Result<ChatCompletionResponse, GatewayError> {
         match self {
             Self::OpenAi(a) => a.parse_chat_response(body),
+            Self::Gemini(a) => a.parse_chat_response(body),
         }
     }
 
@@ -91,6 +102,7 @@ impl Adapter {
     ) -> Result<(Bytes, Option<Usage>), GatewayError> {
         match self {
             Self::OpenAi(a) => a.forward_chat_response(body, client_model),
+            Self::Gemini(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -98,6 +110,7 @@ impl Adapter {
     pub fn stream_decoder(&self) -> StreamDecoder {
         match self {
             Self::OpenAi(a) => StreamDecoder::OpenAi(a.stream_decoder()),
+            Self::Gemini(a) => StreamDecoder::Gemini(a.stream_decoder()),
         }
     }
 
@@ -108,6 +121,7 @@ impl Adapter {
     ) -> Result<UpstreamRequest, GatewayError> {
         match self {
             Self::OpenAi(a) => a.embeddings_request(req),
+            Self::Gemini(a) => a.embeddings_request(req),
         }
     }
 
@@ -119,6 +133,7 @@ impl Adapter {
     ) -> Result<(Bytes, Option<Usage>), GatewayError> {
         match self {
             Self::OpenAi(a) => a.forward_embeddings_response(body, client_model),
+            Self::Gemini(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -129,6 +144,7 @@ impl Adapter {
     ) -> Result<EmbeddingsResponse, GatewayError> {
         match self {
             Self::OpenAi(a) => a.parse_embeddings_response(body),
+            Self::Gemini(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -136,6 +152,7 @@ impl Adapter {
     pub fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> GatewayError {
         match self {
             Self::OpenAi(a) => openai::parse_error(a.provider_name(), status, headers, body),
+            Self::Gemini(a) => gemini::parse_error(a.provider_name(), status, headers, body),
         }
     }
 }
@@ -145,6 +162,7 @@ impl StreamDecoder {
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<StreamEvent> {
         match self {
             Self::OpenAi(d) => d.feed(bytes),
+            Self::Gemini(d) => d.feed(bytes),
         }
     }
 
@@ -152,6 +170,7 @@ impl StreamDecoder {
     pub fn finish(&mut self) -> Vec<StreamEvent> {
         match self {
             Self::OpenAi(d) => d.finish(),
+            Self::Gemini(d) => d.finish(),
         }
     }
 }
