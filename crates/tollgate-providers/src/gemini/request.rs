@@ -426,6 +426,15 @@ impl Translator<'_> {
                     Some(format!("messages[{index}].tool_call_id")),
                 )
             })?;
+        if let Some(MessageContent::Parts(parts)) = &m.content {
+            if parts.iter().any(|p| !matches!(p, ContentPart::Text { .. })) {
+                // Dropping an image a tool returned would change the answer without a word.
+                return Err(GatewayError::invalid_request(
+                    "tool results may only contain text parts for Gemini",
+                    Some(format!("messages[{index}].content")),
+                ));
+            }
+        }
         let text = m.text_content().unwrap_or_default();
         // A JSON object or array result is sent as structured data; anything else as text.
         let content = match serde_json::from_str::<Value>(&text) {
@@ -557,7 +566,11 @@ impl Translator<'_> {
         );
         put(
             "stopSequences",
-            req.stop.as_ref().map(|s| Value::from(s.to_vec())),
+            req.stop
+                .as_ref()
+                .map(|s| s.to_vec())
+                .filter(|s| !s.is_empty())
+                .map(Value::from),
         );
         put("seed", req.seed.map(Value::from));
         put("responseLogprobs", req.logprobs.map(Value::from));
@@ -1348,6 +1361,21 @@ mod tests {
             b["contents"][2]["parts"][0],
             json!({"functionResponse": {"name": "f", "response": {"content": [1, 2]}}})
         );
+        // A tool result with an image is refused rather than sent without it.
+        let err = adapter("gemini/gemini-2.5-flash")
+            .chat_request(
+                &req(json!({"model": "m", "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "assistant", "content": null, "tool_calls": [
+                        {"id": "c", "type": "function", "function": {"name": "shot", "arguments": "{}"}}]},
+                    {"role": "tool", "tool_call_id": "c", "content": [
+                        {"type": "text", "text": "here"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}
+                ]})),
+                CallOptions::default(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, GatewayError::InvalidRequest { .. }), "{err}");
     }
 
     #[test]

@@ -275,8 +275,8 @@ impl GeminiStreamDecoder {
                 index,
                 delta: Delta {
                     role: first.then_some(Role::Assistant),
-                    // The first chunk always has `content`, as OpenAI's does.
-                    content: if first {
+                    // OpenAI's first chunk says `content: ""` unless it opens with tool calls.
+                    content: if first && tool_calls.is_empty() {
                         Some(p.text.unwrap_or_default())
                     } else {
                         p.text
@@ -419,6 +419,11 @@ mod tests {
         let events = run("gemini/gemini-2.5-flash", input.as_bytes(), 7);
         let c = chunks(&events);
         let calls = c[0].choices[0].delta.tool_calls.as_ref().unwrap();
+        assert_eq!(c[0].choices[0].delta.role, Some(Role::Assistant));
+        assert_eq!(
+            c[0].choices[0].delta.content, None,
+            "no empty content beside calls"
+        );
         assert_eq!(calls.len(), 2);
         assert_eq!((calls[0].index, calls[1].index), (0, 1));
         assert_eq!(calls[0].id.as_deref(), Some("call_rid_0"));
