@@ -6,6 +6,7 @@
 //! module and a variant of [`Adapter`].
 
 pub mod anthropic;
+pub mod gemini;
 pub mod json_splice;
 pub mod openai;
 pub mod openai_compat;
@@ -32,6 +33,8 @@ pub enum Adapter {
     OpenAi(openai::OpenAiAdapter),
     /// The Anthropic Messages API.
     Anthropic(anthropic::AnthropicAdapter),
+    /// Google AI Studio (`gemini/`).
+    Gemini(gemini::GeminiAdapter),
 }
 
 /// A stream decoder for one upstream response.
@@ -41,6 +44,8 @@ pub enum StreamDecoder {
     OpenAi(openai::OpenAiStreamDecoder),
     /// Anthropic's named SSE events (boxed: it carries block and usage state).
     Anthropic(Box<anthropic::AnthropicStreamDecoder>),
+    /// Gemini SSE (`alt=sse`, CRLF separators).
+    Gemini(gemini::GeminiStreamDecoder),
 }
 
 impl Adapter {
@@ -53,6 +58,9 @@ impl Adapter {
         if let Some(a) = openai::OpenAiAdapter::new(model, params, env)? {
             return Ok(Self::OpenAi(a));
         }
+        if let Some(a) = gemini::GeminiAdapter::new(model, params, env)? {
+            return Ok(Self::Gemini(a));
+        }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
             model: model.canonical(),
@@ -64,6 +72,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => a.provider_name(),
             Self::Anthropic(a) => a.provider_name(),
+            Self::Gemini(a) => a.provider_name(),
         }
     }
 
@@ -72,6 +81,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => a.api_base(),
             Self::Anthropic(a) => a.api_base(),
+            Self::Gemini(a) => a.api_base(),
         }
     }
 
@@ -84,6 +94,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => a.chat_request(req, options),
             Self::Anthropic(a) => a.chat_request(req, options),
+            Self::Gemini(a) => a.chat_request(req, options),
         }
     }
 
@@ -92,6 +103,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => a.parse_chat_response(body),
             Self::Anthropic(a) => a.parse_chat_response(body),
+            Self::Gemini(a) => a.parse_chat_response(body),
         }
     }
 
@@ -105,6 +117,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => a.forward_chat_response(body, client_model),
             Self::Anthropic(a) => a.forward_chat_response(body, client_model),
+            Self::Gemini(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -114,6 +127,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => StreamDecoder::OpenAi(a.stream_decoder()),
             Self::Anthropic(a) => StreamDecoder::Anthropic(Box::new(a.stream_decoder())),
+            Self::Gemini(a) => StreamDecoder::Gemini(a.stream_decoder()),
         }
     }
 
@@ -125,6 +139,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => a.embeddings_request(req),
             Self::Anthropic(a) => a.embeddings_request(req),
+            Self::Gemini(a) => a.embeddings_request(req),
         }
     }
 
@@ -137,6 +152,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => a.forward_embeddings_response(body, client_model),
             Self::Anthropic(a) => a.forward_embeddings_response(body, client_model),
+            Self::Gemini(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -148,6 +164,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => a.parse_embeddings_response(body),
             Self::Anthropic(a) => a.parse_embeddings_response(body),
+            Self::Gemini(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -156,6 +173,7 @@ impl Adapter {
         match self {
             Self::OpenAi(a) => openai::parse_error(a.provider_name(), status, headers, body),
             Self::Anthropic(_) => anthropic::parse_error(status, headers, body),
+            Self::Gemini(a) => gemini::parse_error(a.provider_name(), status, headers, body),
         }
     }
 }
@@ -166,6 +184,7 @@ impl StreamDecoder {
         match self {
             Self::OpenAi(d) => d.feed(bytes),
             Self::Anthropic(d) => d.feed(bytes),
+            Self::Gemini(d) => d.feed(bytes),
         }
     }
 
@@ -174,6 +193,7 @@ impl StreamDecoder {
         match self {
             Self::OpenAi(d) => d.finish(),
             Self::Anthropic(d) => d.finish(),
+            Self::Gemini(d) => d.finish(),
         }
     }
 }
