@@ -168,6 +168,20 @@ impl Adapter {
         }
     }
 
+    /// Adds what cannot be computed by pure translation: credentials that need the clock or
+    /// the network (AWS SigV4 signatures, Google and Azure AD OAuth tokens). Called by the
+    /// engine right before every send, retries included; a no-op for key-in-header providers.
+    pub async fn authorize(
+        &self,
+        http: &HttpClient,
+        request: &mut UpstreamRequest,
+    ) -> Result<(), GatewayError> {
+        let _ = (http, &request);
+        match self {
+            Self::OpenAi(_) | Self::Anthropic(_) | Self::Gemini(_) => Ok(()),
+        }
+    }
+
     /// Turns a non-2xx response into our error.
     pub fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> GatewayError {
         match self {

@@ -25,7 +25,9 @@ use tollgate_core::{
     ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest, EmbeddingsResponse, Env,
     GatewayError, Usage,
 };
-use tollgate_providers::{Adapter, CallOptions, HttpClient, TransportOptions, UpstreamRequest};
+use tollgate_providers::{
+    Adapter, CallOptions, HttpClient, TransportOptions, UpstreamRequest, UpstreamResponse,
+};
 
 pub use deployment::Deployment;
 pub use request_options::{RequestOptions, seconds};
@@ -436,11 +438,7 @@ impl Router {
                 upstream: started.elapsed(),
             });
         }
-        let response = self
-            .inner
-            .http
-            .send(upstream_req, timeout, provider)
-            .await?;
+        let response = self.send_to(&target, upstream_req, timeout).await?;
         if !response.status.is_success() {
             let status = response.status.as_u16();
             let headers = response.headers.clone();
@@ -476,6 +474,22 @@ impl Router {
         })))
     }
 
+    /// Adds the credentials that take time or I/O to produce (signatures, OAuth tokens), then
+    /// sends.
+    async fn send_to(
+        &self,
+        target: &Target<'_>,
+        mut request: UpstreamRequest,
+        timeout: Duration,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        target
+            .adapter
+            .authorize(&self.inner.http, &mut request)
+            .await?;
+        let provider = target.adapter.provider_name();
+        self.inner.http.send(request, timeout, provider).await
+    }
+
     /// Sends and reads a whole response; a non-2xx status becomes the provider's error.
     async fn exchange(
         &self,
@@ -485,7 +499,7 @@ impl Router {
     ) -> Result<Bytes, GatewayError> {
         let provider = target.adapter.provider_name();
         let deadline = Instant::now() + timeout;
-        let response = self.inner.http.send(request, timeout, provider).await?;
+        let response = self.send_to(target, request, timeout).await?;
         let status = response.status.as_u16();
         let headers = response.headers.clone();
         let remaining = deadline
