@@ -101,6 +101,26 @@ pub enum EmbeddingVector {
     Base64(String),
 }
 
+impl EmbeddingsResponse {
+    /// Re-encodes float vectors as base64 of little-endian f32, the form OpenAI returns for
+    /// `encoding_format: "base64"` (the OpenAI SDKs ask for it by default). Providers other
+    /// than OpenAI only return floats, so the gateway converts.
+    pub fn encode_base64(&mut self) {
+        use base64::Engine as _;
+        for e in &mut self.data {
+            if let EmbeddingVector::Float(v) = &e.embedding {
+                let mut bytes = Vec::with_capacity(v.len() * 4);
+                for f in v {
+                    bytes.extend_from_slice(&f.to_le_bytes());
+                }
+                e.embedding = EmbeddingVector::Base64(
+                    base64::engine::general_purpose::STANDARD.encode(bytes),
+                );
+            }
+        }
+    }
+}
+
 /// Embeddings usage: prompt tokens only.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingsUsage {
@@ -110,4 +130,23 @@ pub struct EmbeddingsUsage {
     pub total_tokens: u64,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_vectors_become_little_endian_f32_base64() {
+        let mut r: EmbeddingsResponse = serde_json::from_str(
+            r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[1.0,-2.5]}],"model":"m"}"#,
+        )
+        .unwrap();
+        r.encode_base64();
+        // struct.pack('<2f', 1.0, -2.5) == b'\x00\x00\x80?\x00\x00 \xc0'
+        assert_eq!(
+            r.data[0].embedding,
+            EmbeddingVector::Base64("AACAPwAAIMA=".into())
+        );
+    }
 }

@@ -67,6 +67,11 @@ impl Adapter {
         })
     }
 
+    /// Whether the provider speaks the OpenAI format itself (its bytes can be forwarded).
+    pub fn is_openai_format(&self) -> bool {
+        matches!(self, Self::OpenAi(_))
+    }
+
     /// Display name used in error messages (`OpenAI` in `OpenAIException`).
     pub fn provider_name(&self) -> &'static str {
         match self {

@@ -356,9 +356,13 @@ impl Router {
             ..CallContext::default()
         };
         let client_model = req.model.clone();
+        let base64 = req.encoding_format.as_deref() == Some("base64");
         let (body, target, _) = self.send_embeddings(req, &ctx).await?;
         let mut response = target.adapter.parse_embeddings_response(&body)?;
         response.model = client_model;
+        if base64 && !target.adapter.is_openai_format() {
+            response.encode_base64();
+        }
         Ok(response)
     }
 
@@ -369,7 +373,24 @@ impl Router {
         ctx: &CallContext,
     ) -> Result<ChatBytes, GatewayError> {
         let client_model = req.model.clone();
+        let base64 = req.encoding_format.as_deref() == Some("base64");
         let (body, target, upstream) = self.send_embeddings(req, ctx).await?;
+        if base64 && !target.adapter.is_openai_format() {
+            let mut response = target.adapter.parse_embeddings_response(&body)?;
+            client_model.clone_into(&mut response.model);
+            response.encode_base64();
+            let usage = response
+                .usage
+                .as_ref()
+                .map(|u| Usage::new(u.prompt_tokens, 0));
+            let body =
+                serde_json::to_vec(&response).map_err(|e| GatewayError::Internal(e.to_string()))?;
+            return Ok(ChatBytes {
+                body: Bytes::from(body),
+                usage,
+                info: info(&target, upstream),
+            });
+        }
         let (body, usage) = target
             .adapter
             .forward_embeddings_response(body, &client_model)?;
