@@ -11,9 +11,12 @@ use serde_json::{Value, json};
 use tollgate_mock::{MockScript, MockServer};
 
 fn fixtures_present() -> bool {
-    let present = tollgate_mock::default_fixtures_dir().is_some_and(|d| d.join("anthropic").is_dir());
+    let present =
+        tollgate_mock::default_fixtures_dir().is_some_and(|d| d.join("anthropic").is_dir());
     if !present {
-        eprintln!("skipping: recorded fixtures not found (../shared/fixtures or TOLLGATE_FIXTURES_DIR)");
+        eprintln!(
+            "skipping: recorded fixtures not found (../shared/fixtures or TOLLGATE_FIXTURES_DIR)"
+        );
     }
     present
 }
@@ -47,7 +50,10 @@ async fn chat_is_translated_both_ways() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["model"], "claude");
-    assert_eq!(v["choices"][0]["message"]["content"], "The capital of France is Paris.");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "The capital of France is Paris."
+    );
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     assert_eq!(v["usage"]["prompt_tokens"], 20);
     assert_eq!(v["usage"]["completion_tokens"], 10);
@@ -81,7 +87,10 @@ async fn streamed_tool_use_reassembles_into_openai_tool_call_chunks() {
     let text = resp.text().await.unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     let data = sse_data(&text);
-    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
     let mut args = String::new();
     let mut name = None;
     let mut finish = None;
@@ -102,7 +111,8 @@ async fn streamed_tool_use_reassembles_into_openai_tool_call_chunks() {
         }
     }
     assert!(name.is_some());
-    let parsed: Value = serde_json::from_str(&args).unwrap_or_else(|e| panic!("arguments {args:?}: {e}"));
+    let parsed: Value =
+        serde_json::from_str(&args).unwrap_or_else(|e| panic!("arguments {args:?}: {e}"));
     assert!(parsed.is_object());
     assert_eq!(finish.as_deref(), Some("tool_calls"));
     let usage = chunks.last().unwrap();
@@ -113,7 +123,10 @@ async fn streamed_tool_use_reassembles_into_openai_tool_call_chunks() {
 #[tokio::test]
 async fn anthropic_errors_keep_status_and_class() {
     let (mock, gw) = setup().await;
-    mock.push(MockScript::json(529, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})));
+    mock.push(MockScript::json(
+        529,
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    ));
     let resp = client()
         .post(gw.url("/v1/chat/completions"))
         .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}))
@@ -122,6 +135,12 @@ async fn anthropic_errors_keep_status_and_class() {
         .unwrap();
     assert_eq!(resp.status(), 529);
     let v: Value = resp.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("AnthropicException - Overloaded"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("AnthropicException - Overloaded"),
+        "{v}"
+    );
     assert_eq!(v["error"]["code"], "529");
 }
