@@ -38,6 +38,12 @@ UPSTREAM_EMBED_MODEL = "text-embedding-3-small"
 UNREACHABLE_MODEL = "unreachable-test"
 SLOW_MODEL = "slow-test"
 UPSTREAM_SLOW_MODEL = "slow-upstream-model"
+CLAUDE_MODEL = "claude-test"
+GEMINI_MODEL = "gemini-test"
+GEMINI_EMBED_MODEL = "gemini-embed-test"
+
+# Recorded provider payloads the mock can replay (`{"fixture": "<provider>/<file>"}`).
+FIXTURES_DIR = Path(os.environ.get("TOLLGATE_FIXTURES") or REPO_ROOT.parent / "shared" / "fixtures")
 
 
 def _binary(env_var: str, default: str) -> Path:
@@ -206,6 +212,12 @@ def _gateway_config(mock_api_base: str, dead_api_base: str, general: dict[str, A
         _deployment(EMBED_MODEL, f"openai/{UPSTREAM_EMBED_MODEL}", mock_api_base),
         _deployment(UNREACHABLE_MODEL, f"openai/{UPSTREAM_CHAT_MODEL}", dead_api_base),
         _deployment(SLOW_MODEL, f"openai/{UPSTREAM_SLOW_MODEL}", mock_api_base, timeout=1),
+        # Native providers on the same mock: the adapters append their own paths.
+        _deployment(CLAUDE_MODEL, "anthropic/claude-sonnet-4-5", mock_api_base.removesuffix("/v1")),
+        _deployment(GEMINI_MODEL, "gemini/gemini-2.0-flash", mock_api_base.removesuffix("/v1") + "/v1beta"),
+        _deployment(
+            GEMINI_EMBED_MODEL, "gemini/gemini-embedding-001", mock_api_base.removesuffix("/v1") + "/v1beta"
+        ),
     ]
     general_lines = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in general.items())
     # No retries and no cooldowns: each test sees exactly one upstream attempt, and an error
@@ -243,6 +255,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def mock_server(run_dir: Path):
     argv = [str(_binary("TOLLGATE_MOCK_BIN", "target/debug/tollgate-mock"))]
     argv += ["--host", "127.0.0.1", "--port", "0"]
+    if FIXTURES_DIR.is_dir():
+        argv += ["--fixtures-dir", str(FIXTURES_DIR)]
     process = Process("tollgate-mock", argv, run_dir)
     try:
         yield Mock(process)

@@ -8,6 +8,9 @@ import pytest
 
 from conftest import (
     CHAT_MODEL,
+    CLAUDE_MODEL,
+    GEMINI_EMBED_MODEL,
+    GEMINI_MODEL,
     EMBED_MODEL,
     SLOW_MODEL,
     UNREACHABLE_MODEL,
@@ -58,7 +61,9 @@ def test_embeddings_sdk_default_base64(client, mock):
 def test_models_list_names_every_model_group(client):
     models = client.models.list()
     ids = [m.id for m in models.data]
-    assert sorted(ids) == sorted([CHAT_MODEL, EMBED_MODEL, UNREACHABLE_MODEL, SLOW_MODEL])
+    expected = [CHAT_MODEL, EMBED_MODEL, UNREACHABLE_MODEL, SLOW_MODEL]
+    expected += [CLAUDE_MODEL, GEMINI_MODEL, GEMINI_EMBED_MODEL]
+    assert sorted(ids) == sorted(expected)
     assert {m.object for m in models.data} == {"model"}
 
 
