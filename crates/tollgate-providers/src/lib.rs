@@ -36,8 +36,9 @@ pub enum Adapter {
     Anthropic(anthropic::AnthropicAdapter),
     /// Google AI Studio (`gemini/`).
     Gemini(gemini::GeminiAdapter),
-    /// Azure OpenAI (`azure/`) and Azure AI Foundry (`azure_ai/`).
-    Azure(azure::AzureAdapter),
+    /// Azure OpenAI (`azure/`) and Azure AI Foundry (`azure_ai/`) (boxed: it wraps an OpenAI
+    /// adapter and adds URLs and a credential).
+    Azure(Box<azure::AzureAdapter>),
 }
 
 /// A stream decoder for one upstream response.
@@ -67,7 +68,7 @@ impl Adapter {
             return Ok(Self::Gemini(a));
         }
         if let Some(a) = azure::AzureAdapter::new(model, params, env)? {
-            return Ok(Self::Azure(a));
+            return Ok(Self::Azure(Box::new(a)));
         }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),

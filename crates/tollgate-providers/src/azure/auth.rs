@@ -129,7 +129,10 @@ impl ClientCredentials {
     /// The `Authorization` value to send: the cached token while it has more than five minutes
     /// left, else a fresh one. The lock is held during a fetch, so concurrent requests wait for
     /// one token instead of each asking for their own.
-    pub(crate) async fn authorization(&self, http: &HttpClient) -> Result<HeaderValue, GatewayError> {
+    pub(crate) async fn authorization(
+        &self,
+        http: &HttpClient,
+    ) -> Result<HeaderValue, GatewayError> {
         let mut cached = self.cache.lock().await;
         if let Some(token) = cached.as_ref() {
             if Instant::now() < token.refresh_at {
@@ -172,10 +175,12 @@ impl ClientCredentials {
                 message: format!("the Azure AD token response is not a token: {e}"),
             })?;
         let lifetime = Duration::from_secs(token.expires_in.as_ref().map_or(0, seconds));
-        let mut header = HeaderValue::from_str(&format!("Bearer {}", token.access_token))
-            .map_err(|_| GatewayError::InvalidUpstreamResponse {
-                provider: self.provider.to_owned(),
-                message: "the Azure AD access token has characters HTTP does not allow".into(),
+        let mut header =
+            HeaderValue::from_str(&format!("Bearer {}", token.access_token)).map_err(|_| {
+                GatewayError::InvalidUpstreamResponse {
+                    provider: self.provider.to_owned(),
+                    message: "the Azure AD access token has characters HTTP does not allow".into(),
+                }
             })?;
         header.set_sensitive(true);
         Ok(CachedToken {

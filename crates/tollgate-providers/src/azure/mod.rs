@@ -234,8 +234,14 @@ impl AzureAdapter {
         let embeddings_url =
             with_query(&add_path(path, embeddings_path), query, version.as_deref());
         let key_as_bearer = !(foundry_host || host.ends_with(".openai.azure.com"));
-        let credential =
-            credential(model, params, env, key, key_as_bearer, AZURE_AI_PROFILE.name)?;
+        let credential = credential(
+            model,
+            params,
+            env,
+            key,
+            key_as_bearer,
+            AZURE_AI_PROFILE.name,
+        )?;
         Ok(Self {
             inner: OpenAiAdapter::with_profile(
                 &AZURE_AI_PROFILE,
@@ -442,7 +448,8 @@ fn with_query(url: &str, base_query: Option<&str>, api_version: Option<&str>) ->
         out.push_str(q);
         sep = '&';
     }
-    let has_version = base_query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=")));
+    let has_version =
+        base_query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=")));
     if let (Some(v), false) = (api_version, has_version) {
         out.push(sep);
         out.push_str("api-version=");
@@ -601,7 +608,9 @@ mod tests {
         );
         let a = build(
             "azure/x",
-            keyed("https://r.openai.azure.com/openai/deployments/real/chat/completions?api-version=2024-06-01"),
+            keyed(
+                "https://r.openai.azure.com/openai/deployments/real/chat/completions?api-version=2024-06-01",
+            ),
             &[],
         );
         assert_eq!(
@@ -626,8 +635,14 @@ mod tests {
             p.api_version = Some(v.into());
             let a = build("azure/dep", p, &[]);
             assert_eq!(a.route, Route::V1);
-            assert_eq!(a.chat_url(), "https://r.openai.azure.com/openai/v1/chat/completions");
-            assert_eq!(a.embeddings_url(), "https://r.openai.azure.com/openai/v1/embeddings");
+            assert_eq!(
+                a.chat_url(),
+                "https://r.openai.azure.com/openai/v1/chat/completions"
+            );
+            assert_eq!(
+                a.embeddings_url(),
+                "https://r.openai.azure.com/openai/v1/embeddings"
+            );
             assert!(matches!(a.credential, Credential::Bearer(_)));
         }
         let mut p = keyed("https://r.openai.azure.com/openai/v1/");
@@ -669,8 +684,13 @@ mod tests {
             azure_ad_token: Some("tok".into()),
             ..Default::default()
         };
-        assert!(matches!(&build("azure/d", p, &base).credential, Credential::Bearer(t) if t == "tok"));
-        assert_eq!(cred(none.clone(), &with(&[("AZURE_AD_TOKEN", "t")])), "Bearer(..)");
+        assert!(
+            matches!(&build("azure/d", p, &base).credential, Credential::Bearer(t) if t == "tok")
+        );
+        assert_eq!(
+            cred(none.clone(), &with(&[("AZURE_AD_TOKEN", "t")])),
+            "Bearer(..)"
+        );
         // Client credentials from the environment.
         let c = cred(
             none.clone(),
@@ -691,7 +711,10 @@ mod tests {
             },
             &base,
         );
-        assert!(err.to_string().contains("client_id, client_secret"), "{err}");
+        assert!(
+            err.to_string().contains("client_id, client_secret"),
+            "{err}"
+        );
         // Nothing at all is a configuration error ...
         let err = build_err("azure/d", none, &base);
         assert!(err.to_string().contains("no credentials"), "{err}");
@@ -721,9 +744,19 @@ mod tests {
 
     #[test]
     fn foundry_urls_and_key_headers_depend_on_the_host() {
-        let a = build("azure_ai/mistral-large", keyed("https://r.services.ai.azure.com"), &[]);
-        assert_eq!(a.chat_url(), "https://r.services.ai.azure.com/models/chat/completions");
-        assert_eq!(a.embeddings_url(), "https://r.services.ai.azure.com/models/embeddings");
+        let a = build(
+            "azure_ai/mistral-large",
+            keyed("https://r.services.ai.azure.com"),
+            &[],
+        );
+        assert_eq!(
+            a.chat_url(),
+            "https://r.services.ai.azure.com/models/chat/completions"
+        );
+        assert_eq!(
+            a.embeddings_url(),
+            "https://r.services.ai.azure.com/models/embeddings"
+        );
         assert!(matches!(a.credential, Credential::ApiKey(_)));
         assert_eq!(a.provider_name(), "Azure_ai");
 
@@ -746,7 +779,9 @@ mod tests {
         // Full URL as base: nothing repeated, its query kept.
         let a = build(
             "azure_ai/m",
-            keyed("https://r.services.ai.azure.com/models/chat/completions?api-version=2024-05-01-preview"),
+            keyed(
+                "https://r.services.ai.azure.com/models/chat/completions?api-version=2024-05-01-preview",
+            ),
             &[],
         );
         assert_eq!(
@@ -784,18 +819,36 @@ mod tests {
             &[],
         );
         assert_eq!(err.status(), 400);
-        assert!(err.to_string().contains("Claude on Azure AI Foundry"), "{err}");
-        assert!(err.to_string().contains("azure_ai/claude-sonnet-4-5"), "{err}");
+        assert!(
+            err.to_string().contains("Claude on Azure AI Foundry"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("azure_ai/claude-sonnet-4-5"),
+            "{err}"
+        );
     }
 
     #[test]
     fn url_helpers() {
         assert_eq!(host("https://User@R.Example.com:443/x?y"), "r.example.com");
         assert_eq!(host("http://[::1]:80/"), "::1");
-        assert_eq!(add_path("https://h", "models/chat/completions"), "https://h/models/chat/completions");
-        assert_eq!(add_path("https://h/models", "models/chat/completions"), "https://h/models/chat/completions");
-        assert_eq!(add_path("https://h/a/models/chat", "models/chat/completions"), "https://h/a/models/chat/completions");
-        assert_eq!(add_path("https://h/v1", "chat/completions"), "https://h/v1/chat/completions");
+        assert_eq!(
+            add_path("https://h", "models/chat/completions"),
+            "https://h/models/chat/completions"
+        );
+        assert_eq!(
+            add_path("https://h/models", "models/chat/completions"),
+            "https://h/models/chat/completions"
+        );
+        assert_eq!(
+            add_path("https://h/a/models/chat", "models/chat/completions"),
+            "https://h/a/models/chat/completions"
+        );
+        assert_eq!(
+            add_path("https://h/v1", "chat/completions"),
+            "https://h/v1/chat/completions"
+        );
         assert_eq!(version_date("2024-05-01-preview"), Some((2024, 5, 1)));
         assert_eq!(version_date("2024-10-21"), Some((2024, 10, 21)));
         assert_eq!(version_date("v1"), None);

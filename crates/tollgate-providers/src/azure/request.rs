@@ -119,7 +119,11 @@ fn flatten_text_parts(req: &ChatCompletionRequest) -> Option<ChatCompletionReque
         }
         (!text.is_empty()).then_some(text)
     }
-    if !req.messages.iter().any(|m| joined(m.content.as_ref()).is_some()) {
+    if !req
+        .messages
+        .iter()
+        .any(|m| joined(m.content.as_ref()).is_some())
+    {
         return None;
     }
     let mut changed = req.clone();
@@ -249,10 +253,17 @@ mod tests {
         }))
         .unwrap();
         let ok = adapter("azure/d", "https://r.openai.azure.com", Some("2024-06-01"));
-        let b = body(&ok.chat_request(&with_tools, CallOptions::default()).unwrap());
+        let b = body(
+            &ok.chat_request(&with_tools, CallOptions::default())
+                .unwrap(),
+        );
         assert_eq!(b["tool_choice"], "required");
 
-        let old = adapter("azure/d", "https://r.openai.azure.com", Some("2024-05-01-preview"));
+        let old = adapter(
+            "azure/d",
+            "https://r.openai.azure.com",
+            Some("2024-05-01-preview"),
+        );
         let err = old
             .chat_request(&with_tools, CallOptions::default())
             .unwrap_err();
@@ -268,7 +279,11 @@ mod tests {
         auto.tool_choice = Some(ToolChoice::Mode("auto".into()));
         assert!(old.chat_request(&auto, CallOptions::default()).is_ok());
 
-        let ancient = adapter("azure/d", "https://r.openai.azure.com", Some("2023-07-01-preview"));
+        let ancient = adapter(
+            "azure/d",
+            "https://r.openai.azure.com",
+            Some("2023-07-01-preview"),
+        );
         assert!(ancient.chat_request(&auto, CallOptions::default()).is_err());
 
         // No tools: the choice is removed, as LiteLLM does.
@@ -280,7 +295,11 @@ mod tests {
 
     #[test]
     fn foundry_flattens_text_only_content_lists() {
-        let a = adapter("azure_ai/Mistral-large", "https://r.services.ai.azure.com", None);
+        let a = adapter(
+            "azure_ai/Mistral-large",
+            "https://r.services.ai.azure.com",
+            None,
+        );
         let req: ChatCompletionRequest = serde_json::from_value(json!({
             "model": "x", "messages": [
                 {"role": "system", "content": [{"type": "text", "text": "be "}, {"type": "text", "text": "brief"}]},
@@ -291,7 +310,10 @@ mod tests {
         }))
         .unwrap();
         let r = a.chat_request(&req, CallOptions::default()).unwrap();
-        assert_eq!(r.url, "https://r.services.ai.azure.com/models/chat/completions");
+        assert_eq!(
+            r.url,
+            "https://r.services.ai.azure.com/models/chat/completions"
+        );
         assert_eq!(r.headers["api-key"], "sekret");
         let b = body(&r);
         assert_eq!(b["model"], "Mistral-large");
@@ -302,7 +324,11 @@ mod tests {
 
     #[test]
     fn foundry_elsewhere_sends_the_key_as_bearer() {
-        let a = adapter("azure_ai/m", "https://m.eastus2.inference.ai.azure.com/v1", None);
+        let a = adapter(
+            "azure_ai/m",
+            "https://m.eastus2.inference.ai.azure.com/v1",
+            None,
+        );
         let req = ChatCompletionRequest::new("x", vec![ChatMessage::user("hi")]);
         let r = a.chat_request(&req, CallOptions::default()).unwrap();
         assert_eq!(r.headers["authorization"], "Bearer sekret");
@@ -311,7 +337,11 @@ mod tests {
 
     #[test]
     fn embeddings_go_to_the_deployment() {
-        let a = adapter("azure/emb", "https://r.openai.azure.com", Some("2024-10-21"));
+        let a = adapter(
+            "azure/emb",
+            "https://r.openai.azure.com",
+            Some("2024-10-21"),
+        );
         let req = EmbeddingsRequest::new("alias", vec!["a".into()]);
         let r = a.embeddings_request(&req).unwrap();
         assert_eq!(

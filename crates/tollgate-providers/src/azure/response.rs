@@ -75,9 +75,7 @@ mod tests {
             "usage": {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3}
         })
         .to_string();
-        let (out, usage) = a
-            .forward_chat_response(Bytes::from(body), "alias")
-            .unwrap();
+        let (out, usage) = a.forward_chat_response(Bytes::from(body), "alias").unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["model"], "alias");
         assert_eq!(
@@ -103,9 +101,7 @@ mod tests {
             "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
         })
         .to_string();
-        let (out, _) = a
-            .forward_chat_response(Bytes::from(body), "alias")
-            .unwrap();
+        let (out, _) = a.forward_chat_response(Bytes::from(body), "alias").unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["choices"][0]["message"]["reasoning_content"], "hmm");
         assert_eq!(v["choices"][0]["message"]["content"], "Yes");
