@@ -190,7 +190,7 @@ impl AzureAdapter {
                 &AZURE_PROFILE,
                 base.clone(),
                 deployment.to_owned(),
-                params.clone(),
+                body_params(params),
             ),
             route,
             base,
@@ -247,7 +247,7 @@ impl AzureAdapter {
                 &AZURE_AI_PROFILE,
                 base.clone(),
                 model.model.clone(),
-                params.clone(),
+                body_params(params),
             ),
             route: Route::Foundry,
             base,
@@ -400,6 +400,17 @@ fn credential(
                 missing.first().map(|m| (*m).to_owned()),
             ))
         }
+    }
+}
+
+/// What the inner adapter needs to build bodies: the params without the secrets, which live
+/// only in the credential (and so never show up in a `Debug` of the adapter).
+fn body_params(params: &ProviderParams) -> ProviderParams {
+    ProviderParams {
+        api_key: None,
+        azure_ad_token: None,
+        client_secret: None,
+        ..params.clone()
     }
 }
 
@@ -725,6 +736,21 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(cred(p, &base), "FromExtraHeaders");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let p = ProviderParams {
+            api_base: Some("https://r.openai.azure.com".into()),
+            tenant_id: Some("t".into()),
+            client_id: Some("c".into()),
+            client_secret: Some("hunter2".into()),
+            ..Default::default()
+        };
+        let a = build("azure/d", p, &[]);
+        assert!(!format!("{a:?}").contains("hunter2"));
+        let a = build("azure/d", keyed("https://r.openai.azure.com"), &[]);
+        assert!(!format!("{a:?}").contains("api_key: Some"));
     }
 
     #[test]
