@@ -6,6 +6,7 @@
 //! module and a variant of [`Adapter`].
 
 pub mod anthropic;
+pub mod azure;
 pub mod gemini;
 pub mod json_splice;
 pub mod openai;
@@ -35,6 +36,9 @@ pub enum Adapter {
     Anthropic(anthropic::AnthropicAdapter),
     /// Google AI Studio (`gemini/`).
     Gemini(gemini::GeminiAdapter),
+    /// Azure OpenAI (`azure/`) and Azure AI Foundry (`azure_ai/`) (boxed: it wraps an OpenAI
+    /// adapter and adds URLs and a credential).
+    Azure(Box<azure::AzureAdapter>),
 }
 
 /// A stream decoder for one upstream response.
@@ -46,6 +50,8 @@ pub enum StreamDecoder {
     Anthropic(Box<anthropic::AnthropicStreamDecoder>),
     /// Gemini SSE (`alt=sse`, CRLF separators).
     Gemini(gemini::GeminiStreamDecoder),
+    /// Azure's OpenAI-format SSE (without its prompt-filter chunk).
+    Azure(azure::AzureStreamDecoder),
 }
 
 impl Adapter {
@@ -60,6 +66,9 @@ impl Adapter {
         }
         if let Some(a) = gemini::GeminiAdapter::new(model, params, env)? {
             return Ok(Self::Gemini(a));
+        }
+        if let Some(a) = azure::AzureAdapter::new(model, params, env)? {
+            return Ok(Self::Azure(Box::new(a)));
         }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
@@ -78,6 +87,7 @@ impl Adapter {
             Self::OpenAi(a) => a.provider_name(),
             Self::Anthropic(a) => a.provider_name(),
             Self::Gemini(a) => a.provider_name(),
+            Self::Azure(a) => a.provider_name(),
         }
     }
 
@@ -87,6 +97,7 @@ impl Adapter {
             Self::OpenAi(a) => a.api_base(),
             Self::Anthropic(a) => a.api_base(),
             Self::Gemini(a) => a.api_base(),
+            Self::Azure(a) => a.api_base(),
         }
     }
 
@@ -100,6 +111,7 @@ impl Adapter {
             Self::OpenAi(a) => a.chat_request(req, options),
             Self::Anthropic(a) => a.chat_request(req, options),
             Self::Gemini(a) => a.chat_request(req, options),
+            Self::Azure(a) => a.chat_request(req, options),
         }
     }
 
@@ -109,6 +121,7 @@ impl Adapter {
             Self::OpenAi(a) => a.parse_chat_response(body),
             Self::Anthropic(a) => a.parse_chat_response(body),
             Self::Gemini(a) => a.parse_chat_response(body),
+            Self::Azure(a) => a.parse_chat_response(body),
         }
     }
 
@@ -123,6 +136,7 @@ impl Adapter {
             Self::OpenAi(a) => a.forward_chat_response(body, client_model),
             Self::Anthropic(a) => a.forward_chat_response(body, client_model),
             Self::Gemini(a) => a.forward_chat_response(body, client_model),
+            Self::Azure(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -133,6 +147,7 @@ impl Adapter {
             Self::OpenAi(a) => StreamDecoder::OpenAi(a.stream_decoder()),
             Self::Anthropic(a) => StreamDecoder::Anthropic(Box::new(a.stream_decoder())),
             Self::Gemini(a) => StreamDecoder::Gemini(a.stream_decoder()),
+            Self::Azure(a) => StreamDecoder::Azure(a.stream_decoder()),
         }
     }
 
@@ -145,6 +160,7 @@ impl Adapter {
             Self::OpenAi(a) => a.embeddings_request(req),
             Self::Anthropic(a) => a.embeddings_request(req),
             Self::Gemini(a) => a.embeddings_request(req),
+            Self::Azure(a) => a.embeddings_request(req),
         }
     }
 
@@ -158,6 +174,7 @@ impl Adapter {
             Self::OpenAi(a) => a.forward_embeddings_response(body, client_model),
             Self::Anthropic(a) => a.forward_embeddings_response(body, client_model),
             Self::Gemini(a) => a.forward_embeddings_response(body, client_model),
+            Self::Azure(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -170,6 +187,7 @@ impl Adapter {
             Self::OpenAi(a) => a.parse_embeddings_response(body),
             Self::Anthropic(a) => a.parse_embeddings_response(body),
             Self::Gemini(a) => a.parse_embeddings_response(body),
+            Self::Azure(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -184,6 +202,7 @@ impl Adapter {
         let _ = (http, &request);
         match self {
             Self::OpenAi(_) | Self::Anthropic(_) | Self::Gemini(_) => Ok(()),
+            Self::Azure(a) => a.authorize(http, request).await,
         }
     }
 
@@ -193,6 +212,7 @@ impl Adapter {
             Self::OpenAi(a) => openai::parse_error(a.provider_name(), status, headers, body),
             Self::Anthropic(_) => anthropic::parse_error(status, headers, body),
             Self::Gemini(a) => gemini::parse_error(a.provider_name(), status, headers, body),
+            Self::Azure(a) => azure::parse_error(a.provider_name(), status, headers, body),
         }
     }
 }
@@ -204,6 +224,7 @@ impl StreamDecoder {
             Self::OpenAi(d) => d.feed(bytes),
             Self::Anthropic(d) => d.feed(bytes),
             Self::Gemini(d) => d.feed(bytes),
+            Self::Azure(d) => d.feed(bytes),
         }
     }
 
@@ -213,6 +234,7 @@ impl StreamDecoder {
             Self::OpenAi(d) => d.finish(),
             Self::Anthropic(d) => d.finish(),
             Self::Gemini(d) => d.finish(),
+            Self::Azure(d) => d.finish(),
         }
     }
 }

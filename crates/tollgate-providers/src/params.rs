@@ -17,6 +17,18 @@ pub struct ProviderParams {
     pub drop_params: bool,
     /// Parameters always removed before the call.
     pub additional_drop_params: Vec<String>,
+    /// Azure: an Entra ID (Azure AD) access token sent as `Authorization: Bearer`.
+    pub azure_ad_token: Option<String>,
+    /// Azure: Entra ID tenant for client-credentials tokens.
+    pub tenant_id: Option<String>,
+    /// Azure: Entra ID application (client) id for client-credentials tokens.
+    pub client_id: Option<String>,
+    /// Azure: Entra ID client secret for client-credentials tokens.
+    pub client_secret: Option<String>,
+    /// Azure: the scope Entra ID tokens are requested for.
+    pub azure_scope: Option<String>,
+    /// Azure: the Entra ID authority host (sovereign clouds, or a local server in tests).
+    pub azure_authority_host: Option<String>,
 }
 
 /// Per-call switches the router decides.

@@ -49,6 +49,7 @@ const ROUTING_AND_CREDENTIAL_KEYS: &[&str] = &[
     "azure_username",
     "azure_password",
     "azure_scope",
+    "azure_authority_host",
     "watsonx_region_name",
     "input_cost_per_second",
     "output_cost_per_second",
@@ -56,6 +57,15 @@ const ROUTING_AND_CREDENTIAL_KEYS: &[&str] = &[
     "use_psc_endpoint_format",
     "health_check_model",
 ];
+
+/// A credential-like `litellm_params` key as a string (an unset `os.environ/` reference is
+/// `null`, which counts as absent).
+fn extra_string(extra: &Map<String, Value>, key: &str) -> Option<String> {
+    match extra.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
 
 /// One configured deployment.
 #[derive(Debug)]
@@ -101,6 +111,12 @@ impl Deployment {
             default_params,
             drop_params: lp.drop_params.unwrap_or(global_drop_params),
             additional_drop_params: lp.additional_drop_params.clone().unwrap_or_default(),
+            azure_ad_token: extra_string(&lp.extra, "azure_ad_token"),
+            tenant_id: extra_string(&lp.extra, "tenant_id"),
+            client_id: extra_string(&lp.extra, "client_id"),
+            client_secret: extra_string(&lp.extra, "client_secret"),
+            azure_scope: extra_string(&lp.extra, "azure_scope"),
+            azure_authority_host: extra_string(&lp.extra, "azure_authority_host"),
         };
         let pattern = WildcardPattern::new(&config.model_name);
         let mut d = Self {
@@ -162,5 +178,39 @@ impl Deployment {
             obj.retain(|_, v| !v.is_null());
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn azure_credentials_reach_the_adapter_and_never_the_request_body() {
+        let config = tollgate_config::Config::from_yaml_str(
+            "model_list:\n  - model_name: a\n    litellm_params:\n      model: azure/dep\n      api_base: https://r.openai.azure.com\n      tenant_id: contoso.onmicrosoft.com\n      client_id: app\n      client_secret: s3cret\n      azure_scope: api://x/.default\n      azure_authority_host: http://127.0.0.1:9\n      azure_ad_token: null\n      temperature: 0.5\n",
+            std::path::Path::new("test.yaml"),
+        )
+        .unwrap();
+        let d = Deployment::new(
+            &config.model_list[0],
+            false,
+            &Env::with_overlay(Default::default()),
+        );
+        assert_eq!(
+            d.params.tenant_id.as_deref(),
+            Some("contoso.onmicrosoft.com")
+        );
+        assert_eq!(d.params.client_id.as_deref(), Some("app"));
+        assert_eq!(d.params.client_secret.as_deref(), Some("s3cret"));
+        assert_eq!(d.params.azure_scope.as_deref(), Some("api://x/.default"));
+        assert_eq!(
+            d.params.azure_authority_host.as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(d.params.azure_ad_token, None);
+        let keys: Vec<&String> = d.params.default_params.keys().collect();
+        assert_eq!(keys, ["temperature"]);
+        assert!(d.adapter_for(None, &Env::process()).is_ok());
     }
 }

@@ -98,6 +98,24 @@ impl OpenAiAdapter {
         }))
     }
 
+    /// An adapter for a provider that speaks this format under its own profile but resolves
+    /// URL and credentials itself (Azure): no key, no organization, the given base.
+    pub(crate) fn with_profile(
+        profile: &'static Profile,
+        base: String,
+        upstream_model: String,
+        params: ProviderParams,
+    ) -> Self {
+        Self {
+            profile,
+            base,
+            api_key: None,
+            organization: None,
+            upstream_model,
+            params,
+        }
+    }
+
     /// The provider's display name for error messages.
     pub fn provider_name(&self) -> &'static str {
         self.profile.name
