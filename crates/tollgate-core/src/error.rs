@@ -155,6 +155,8 @@ pub struct UpstreamError {
     pub code: Option<String>,
     /// From `retry-after` / `retry-after-ms`, for clients and routers.
     pub retry_after: Option<Duration>,
+    /// Provider details LiteLLM returns beside the error (Azure's content-filter `innererror`).
+    pub provider_specific_fields: Option<Value>,
 }
 
 impl UpstreamError {
@@ -177,6 +179,7 @@ impl UpstreamError {
             param: None,
             code: None,
             retry_after: None,
+            provider_specific_fields: None,
         }
     }
 }
@@ -331,6 +334,10 @@ impl GatewayError {
                 error_type: Some(error_type),
                 param,
                 code: Some(Value::String(self.status().to_string())),
+                provider_specific_fields: match self {
+                    Self::Upstream(e) => e.provider_specific_fields.clone(),
+                    _ => None,
+                },
             },
         }
     }
@@ -353,6 +360,9 @@ pub struct ErrorDetail {
     pub param: Option<String>,
     #[serde(default)]
     pub code: Option<Value>,
+    /// Provider details passed on to the client (LiteLLM's `provider_specific_fields`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_specific_fields: Option<Value>,
 }
 
 /// Result with [`GatewayError`].

@@ -303,6 +303,11 @@ fn the_recorded_content_filter_error() {
         let client = serde_json::to_value(e.to_body()).unwrap();
         assert_eq!(client["error"]["code"], "400");
         assert_eq!(client["error"]["param"], "prompt");
+        assert_eq!(
+            client["error"]["provider_specific_fields"]["innererror"]["code"],
+            "ResponsibleAIPolicyViolation",
+            "the client sees Azure's innererror, as LiteLLM returns it"
+        );
         let fields = provider_specific_fields(&body).unwrap();
         assert_eq!(
             fields["innererror"]["code"], "ResponsibleAIPolicyViolation",

@@ -32,8 +32,11 @@ pub fn parse_error(
 /// `{"innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {...}}}`.
 /// `None` when the body carries no `innererror`.
 pub fn provider_specific_fields(body: &[u8]) -> Option<Value> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let inner = v.pointer("/error/innererror")?.clone();
+    innererror_fields(&serde_json::from_slice(body).ok()?)
+}
+
+fn innererror_fields(body: &Value) -> Option<Value> {
+    let inner = body.pointer("/error/innererror")?.clone();
     let mut fields = Map::new();
     fields.insert("innererror".into(), inner);
     Some(Value::Object(fields))
@@ -53,6 +56,7 @@ pub(super) fn refine(e: GatewayError, body: Option<&Value>) -> GatewayError {
         // Mid-stream errors arrive without a status of their own; a filter refusal is a 400.
         up.status = 400;
         up.class = ErrorClass::ContentPolicyViolation;
+        up.provider_specific_fields = body.and_then(innererror_fields);
     }
     if up.retry_after.is_none() && up.class == ErrorClass::RateLimit {
         up.retry_after = wait_in_message(&up.message);
