@@ -41,6 +41,7 @@ UPSTREAM_SLOW_MODEL = "slow-upstream-model"
 CLAUDE_MODEL = "claude-test"
 GEMINI_MODEL = "gemini-test"
 GEMINI_EMBED_MODEL = "gemini-embed-test"
+AZURE_MODEL = "azure-test"
 
 # Recorded provider payloads the mock can replay (`{"fixture": "<provider>/<file>"}`).
 FIXTURES_DIR = Path(os.environ.get("TOLLGATE_FIXTURES") or REPO_ROOT.parent / "shared" / "fixtures")
@@ -218,6 +219,7 @@ def _gateway_config(mock_api_base: str, dead_api_base: str, general: dict[str, A
         _deployment(
             GEMINI_EMBED_MODEL, "gemini/gemini-embedding-001", mock_api_base.removesuffix("/v1") + "/v1beta"
         ),
+        _deployment(AZURE_MODEL, "azure/my-gpt-4o", mock_api_base.removesuffix("/v1"), api_version="2024-10-21"),
     ]
     general_lines = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in general.items())
     # No retries and no cooldowns: each test sees exactly one upstream attempt, and an error

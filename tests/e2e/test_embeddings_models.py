@@ -7,6 +7,7 @@ import openai
 import pytest
 
 from conftest import (
+    AZURE_MODEL,
     CHAT_MODEL,
     CLAUDE_MODEL,
     GEMINI_EMBED_MODEL,
@@ -62,7 +63,7 @@ def test_models_list_names_every_model_group(client):
     models = client.models.list()
     ids = [m.id for m in models.data]
     expected = [CHAT_MODEL, EMBED_MODEL, UNREACHABLE_MODEL, SLOW_MODEL]
-    expected += [CLAUDE_MODEL, GEMINI_MODEL, GEMINI_EMBED_MODEL]
+    expected += [CLAUDE_MODEL, GEMINI_MODEL, GEMINI_EMBED_MODEL, AZURE_MODEL]
     assert sorted(ids) == sorted(expected)
     assert {m.object for m in models.data} == {"model"}
 

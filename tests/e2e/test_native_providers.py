@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import CLAUDE_MODEL, FIXTURES_DIR, GEMINI_EMBED_MODEL, GEMINI_MODEL
+from conftest import AZURE_MODEL, CLAUDE_MODEL, FIXTURES_DIR, GEMINI_EMBED_MODEL, GEMINI_MODEL
 
 pytestmark = pytest.mark.skipif(
     not FIXTURES_DIR.is_dir(), reason=f"recorded fixtures not found at {FIXTURES_DIR}"
@@ -141,3 +141,38 @@ def test_anthropic_overloaded_is_a_status_error(client, mock):
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model=CLAUDE_MODEL, messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 529
+
+
+def test_azure_deployment_urls_and_api_key_header(client, mock):
+    completion = client.chat.completions.create(
+        model=AZURE_MODEL, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert completion.model == AZURE_MODEL
+    assert completion.choices[0].message.content
+    sent = mock.requests()[-1]
+    assert sent["path"] == "/openai/deployments/my-gpt-4o/chat/completions"
+    assert sent["query"] == "api-version=2024-10-21"
+    assert sent["headers"]["api-key"] == "sk-upstream-test"
+    assert "authorization" not in sent["headers"]
+
+
+def test_azure_stream_opening_filter_chunk_is_not_a_usage_chunk(client, mock):
+    mock.script({"fixture": "azure/chat_stream.sse"})
+    stream = client.chat.completions.create(
+        model=AZURE_MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    chunks = list(stream)
+    assert chunks and all(c.choices for c in chunks), "Azure's prompt-filter chunk is dropped"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
+def test_azure_content_filter_error_is_a_400_with_innererror(client, mock):
+    import openai
+
+    body = json.loads((FIXTURES_DIR / "azure/error_400_content_filter.json").read_text())
+    mock.script({"status": 400, "json": body})
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model=AZURE_MODEL, messages=[{"role": "user", "content": "x"}])
+    error = info.value.body
+    assert "ContentPolicyViolationError" in error["message"]
+    assert error["provider_specific_fields"]["innererror"]["code"] == "ResponsibleAIPolicyViolation"
