@@ -8,6 +8,7 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod json_splice;
+pub mod ndjson;
 pub mod openai;
 pub mod openai_compat;
 pub mod params;
