@@ -6,6 +6,7 @@
 //! module and a variant of [`Adapter`].
 
 pub mod anthropic;
+pub mod cohere;
 pub mod gemini;
 pub mod json_splice;
 pub mod ndjson;
@@ -36,6 +37,8 @@ pub enum Adapter {
     Anthropic(anthropic::AnthropicAdapter),
     /// Google AI Studio (`gemini/`).
     Gemini(gemini::GeminiAdapter),
+    /// Cohere v2 chat and embed (`cohere/`, `cohere_chat/`).
+    Cohere(cohere::CohereAdapter),
 }
 
 /// A stream decoder for one upstream response.
@@ -47,6 +50,8 @@ pub enum StreamDecoder {
     Anthropic(Box<anthropic::AnthropicStreamDecoder>),
     /// Gemini SSE (`alt=sse`, CRLF separators).
     Gemini(gemini::GeminiStreamDecoder),
+    /// Cohere v2 named SSE events.
+    Cohere(cohere::CohereStreamDecoder),
 }
 
 impl Adapter {
@@ -62,6 +67,9 @@ impl Adapter {
         if let Some(a) = gemini::GeminiAdapter::new(model, params, env)? {
             return Ok(Self::Gemini(a));
         }
+        if let Some(a) = cohere::CohereAdapter::new(model, params, env)? {
+            return Ok(Self::Cohere(a));
+        }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
             model: model.canonical(),
@@ -74,6 +82,7 @@ impl Adapter {
             Self::OpenAi(a) => a.provider_name(),
             Self::Anthropic(a) => a.provider_name(),
             Self::Gemini(a) => a.provider_name(),
+            Self::Cohere(a) => a.provider_name(),
         }
     }
 
@@ -83,6 +92,7 @@ impl Adapter {
             Self::OpenAi(a) => a.api_base(),
             Self::Anthropic(a) => a.api_base(),
             Self::Gemini(a) => a.api_base(),
+            Self::Cohere(a) => a.api_base(),
         }
     }
 
@@ -96,6 +106,7 @@ impl Adapter {
             Self::OpenAi(a) => a.chat_request(req, options),
             Self::Anthropic(a) => a.chat_request(req, options),
             Self::Gemini(a) => a.chat_request(req, options),
+            Self::Cohere(a) => a.chat_request(req, options),
         }
     }
 
@@ -105,6 +116,7 @@ impl Adapter {
             Self::OpenAi(a) => a.parse_chat_response(body),
             Self::Anthropic(a) => a.parse_chat_response(body),
             Self::Gemini(a) => a.parse_chat_response(body),
+            Self::Cohere(a) => a.parse_chat_response(body),
         }
     }
 
@@ -119,6 +131,7 @@ impl Adapter {
             Self::OpenAi(a) => a.forward_chat_response(body, client_model),
             Self::Anthropic(a) => a.forward_chat_response(body, client_model),
             Self::Gemini(a) => a.forward_chat_response(body, client_model),
+            Self::Cohere(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -129,6 +142,7 @@ impl Adapter {
             Self::OpenAi(a) => StreamDecoder::OpenAi(a.stream_decoder()),
             Self::Anthropic(a) => StreamDecoder::Anthropic(Box::new(a.stream_decoder())),
             Self::Gemini(a) => StreamDecoder::Gemini(a.stream_decoder()),
+            Self::Cohere(a) => StreamDecoder::Cohere(a.stream_decoder()),
         }
     }
 
@@ -141,6 +155,7 @@ impl Adapter {
             Self::OpenAi(a) => a.embeddings_request(req),
             Self::Anthropic(a) => a.embeddings_request(req),
             Self::Gemini(a) => a.embeddings_request(req),
+            Self::Cohere(a) => a.embeddings_request(req),
         }
     }
 
@@ -154,6 +169,7 @@ impl Adapter {
             Self::OpenAi(a) => a.forward_embeddings_response(body, client_model),
             Self::Anthropic(a) => a.forward_embeddings_response(body, client_model),
             Self::Gemini(a) => a.forward_embeddings_response(body, client_model),
+            Self::Cohere(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -166,6 +182,7 @@ impl Adapter {
             Self::OpenAi(a) => a.parse_embeddings_response(body),
             Self::Anthropic(a) => a.parse_embeddings_response(body),
             Self::Gemini(a) => a.parse_embeddings_response(body),
+            Self::Cohere(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -180,6 +197,7 @@ impl Adapter {
         let _ = (http, &request);
         match self {
             Self::OpenAi(_) | Self::Anthropic(_) | Self::Gemini(_) => Ok(()),
+            Self::Cohere(_) => Ok(()),
         }
     }
 
@@ -189,6 +207,7 @@ impl Adapter {
             Self::OpenAi(a) => openai::parse_error(a.provider_name(), status, headers, body),
             Self::Anthropic(_) => anthropic::parse_error(status, headers, body),
             Self::Gemini(a) => gemini::parse_error(a.provider_name(), status, headers, body),
+            Self::Cohere(_) => cohere::parse_error(status, headers, body),
         }
     }
 }
@@ -200,6 +219,7 @@ impl StreamDecoder {
             Self::OpenAi(d) => d.feed(bytes),
             Self::Anthropic(d) => d.feed(bytes),
             Self::Gemini(d) => d.feed(bytes),
+            Self::Cohere(d) => d.feed(bytes),
         }
     }
 
@@ -209,6 +229,7 @@ impl StreamDecoder {
             Self::OpenAi(d) => d.finish(),
             Self::Anthropic(d) => d.finish(),
             Self::Gemini(d) => d.finish(),
+            Self::Cohere(d) => d.finish(),
         }
     }
 }
