@@ -10,6 +10,7 @@ pub mod cohere;
 pub mod gemini;
 pub mod json_splice;
 pub mod ndjson;
+pub mod ollama;
 pub mod openai;
 pub mod openai_compat;
 pub mod params;
@@ -39,6 +40,8 @@ pub enum Adapter {
     Gemini(gemini::GeminiAdapter),
     /// Cohere v2 chat and embed (`cohere/`, `cohere_chat/`).
     Cohere(cohere::CohereAdapter),
+    /// Ollama's native API (`ollama/`, `ollama_chat/`).
+    Ollama(ollama::OllamaAdapter),
 }
 
 /// A stream decoder for one upstream response.
@@ -52,6 +55,8 @@ pub enum StreamDecoder {
     Gemini(gemini::GeminiStreamDecoder),
     /// Cohere v2 named SSE events.
     Cohere(cohere::CohereStreamDecoder),
+    /// Ollama NDJSON.
+    Ollama(ollama::OllamaStreamDecoder),
 }
 
 impl Adapter {
@@ -70,6 +75,9 @@ impl Adapter {
         if let Some(a) = cohere::CohereAdapter::new(model, params, env)? {
             return Ok(Self::Cohere(a));
         }
+        if let Some(a) = ollama::OllamaAdapter::new(model, params, env)? {
+            return Ok(Self::Ollama(a));
+        }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
             model: model.canonical(),
@@ -83,6 +91,7 @@ impl Adapter {
             Self::Anthropic(a) => a.provider_name(),
             Self::Gemini(a) => a.provider_name(),
             Self::Cohere(a) => a.provider_name(),
+            Self::Ollama(a) => a.provider_name(),
         }
     }
 
@@ -93,6 +102,7 @@ impl Adapter {
             Self::Anthropic(a) => a.api_base(),
             Self::Gemini(a) => a.api_base(),
             Self::Cohere(a) => a.api_base(),
+            Self::Ollama(a) => a.api_base(),
         }
     }
 
@@ -107,6 +117,7 @@ impl Adapter {
             Self::Anthropic(a) => a.chat_request(req, options),
             Self::Gemini(a) => a.chat_request(req, options),
             Self::Cohere(a) => a.chat_request(req, options),
+            Self::Ollama(a) => a.chat_request(req, options),
         }
     }
 
@@ -117,6 +128,7 @@ impl Adapter {
             Self::Anthropic(a) => a.parse_chat_response(body),
             Self::Gemini(a) => a.parse_chat_response(body),
             Self::Cohere(a) => a.parse_chat_response(body),
+            Self::Ollama(a) => a.parse_chat_response(body),
         }
     }
 
@@ -132,6 +144,7 @@ impl Adapter {
             Self::Anthropic(a) => a.forward_chat_response(body, client_model),
             Self::Gemini(a) => a.forward_chat_response(body, client_model),
             Self::Cohere(a) => a.forward_chat_response(body, client_model),
+            Self::Ollama(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -143,6 +156,7 @@ impl Adapter {
             Self::Anthropic(a) => StreamDecoder::Anthropic(Box::new(a.stream_decoder())),
             Self::Gemini(a) => StreamDecoder::Gemini(a.stream_decoder()),
             Self::Cohere(a) => StreamDecoder::Cohere(a.stream_decoder()),
+            Self::Ollama(a) => StreamDecoder::Ollama(a.stream_decoder()),
         }
     }
 
@@ -156,6 +170,7 @@ impl Adapter {
             Self::Anthropic(a) => a.embeddings_request(req),
             Self::Gemini(a) => a.embeddings_request(req),
             Self::Cohere(a) => a.embeddings_request(req),
+            Self::Ollama(a) => a.embeddings_request(req),
         }
     }
 
@@ -170,6 +185,7 @@ impl Adapter {
             Self::Anthropic(a) => a.forward_embeddings_response(body, client_model),
             Self::Gemini(a) => a.forward_embeddings_response(body, client_model),
             Self::Cohere(a) => a.forward_embeddings_response(body, client_model),
+            Self::Ollama(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -183,6 +199,7 @@ impl Adapter {
             Self::Anthropic(a) => a.parse_embeddings_response(body),
             Self::Gemini(a) => a.parse_embeddings_response(body),
             Self::Cohere(a) => a.parse_embeddings_response(body),
+            Self::Ollama(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -198,6 +215,7 @@ impl Adapter {
         match self {
             Self::OpenAi(_) | Self::Anthropic(_) | Self::Gemini(_) => Ok(()),
             Self::Cohere(_) => Ok(()),
+            Self::Ollama(_) => Ok(()),
         }
     }
 
@@ -208,6 +226,7 @@ impl Adapter {
             Self::Anthropic(_) => anthropic::parse_error(status, headers, body),
             Self::Gemini(a) => gemini::parse_error(a.provider_name(), status, headers, body),
             Self::Cohere(_) => cohere::parse_error(status, headers, body),
+            Self::Ollama(_) => ollama::parse_error(status, headers, body),
         }
     }
 }
@@ -220,6 +239,7 @@ impl StreamDecoder {
             Self::Anthropic(d) => d.feed(bytes),
             Self::Gemini(d) => d.feed(bytes),
             Self::Cohere(d) => d.feed(bytes),
+            Self::Ollama(d) => d.feed(bytes),
         }
     }
 
@@ -230,6 +250,7 @@ impl StreamDecoder {
             Self::Anthropic(d) => d.finish(),
             Self::Gemini(d) => d.finish(),
             Self::Cohere(d) => d.finish(),
+            Self::Ollama(d) => d.finish(),
         }
     }
 }
