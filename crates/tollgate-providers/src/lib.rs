@@ -7,8 +7,11 @@
 
 pub mod anthropic;
 pub mod azure;
+pub mod cohere;
 pub mod gemini;
 pub mod json_splice;
+pub mod ndjson;
+pub mod ollama;
 pub mod openai;
 pub mod openai_compat;
 pub mod params;
@@ -39,6 +42,10 @@ pub enum Adapter {
     /// Azure OpenAI (`azure/`) and Azure AI Foundry (`azure_ai/`) (boxed: it wraps an OpenAI
     /// adapter and adds URLs and a credential).
     Azure(Box<azure::AzureAdapter>),
+    /// Cohere v2 chat and embed (`cohere/`, `cohere_chat/`).
+    Cohere(cohere::CohereAdapter),
+    /// Ollama's native API (`ollama/`, `ollama_chat/`).
+    Ollama(ollama::OllamaAdapter),
 }
 
 /// A stream decoder for one upstream response.
@@ -52,6 +59,10 @@ pub enum StreamDecoder {
     Gemini(gemini::GeminiStreamDecoder),
     /// Azure's OpenAI-format SSE (without its prompt-filter chunk).
     Azure(azure::AzureStreamDecoder),
+    /// Cohere v2 named SSE events.
+    Cohere(cohere::CohereStreamDecoder),
+    /// Ollama NDJSON.
+    Ollama(ollama::OllamaStreamDecoder),
 }
 
 impl Adapter {
@@ -70,6 +81,12 @@ impl Adapter {
         if let Some(a) = azure::AzureAdapter::new(model, params, env)? {
             return Ok(Self::Azure(Box::new(a)));
         }
+        if let Some(a) = cohere::CohereAdapter::new(model, params, env)? {
+            return Ok(Self::Cohere(a));
+        }
+        if let Some(a) = ollama::OllamaAdapter::new(model, params, env)? {
+            return Ok(Self::Ollama(a));
+        }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
             model: model.canonical(),
@@ -78,7 +95,7 @@ impl Adapter {
 
     /// Whether the provider speaks the OpenAI format itself (its bytes can be forwarded).
     pub fn is_openai_format(&self) -> bool {
-        matches!(self, Self::OpenAi(_))
+        matches!(self, Self::OpenAi(_) | Self::Azure(_))
     }
 
     /// Display name used in error messages (`OpenAI` in `OpenAIException`).
@@ -88,6 +105,8 @@ impl Adapter {
             Self::Anthropic(a) => a.provider_name(),
             Self::Gemini(a) => a.provider_name(),
             Self::Azure(a) => a.provider_name(),
+            Self::Cohere(a) => a.provider_name(),
+            Self::Ollama(a) => a.provider_name(),
         }
     }
 
@@ -98,6 +117,8 @@ impl Adapter {
             Self::Anthropic(a) => a.api_base(),
             Self::Gemini(a) => a.api_base(),
             Self::Azure(a) => a.api_base(),
+            Self::Cohere(a) => a.api_base(),
+            Self::Ollama(a) => a.api_base(),
         }
     }
 
@@ -112,6 +133,8 @@ impl Adapter {
             Self::Anthropic(a) => a.chat_request(req, options),
             Self::Gemini(a) => a.chat_request(req, options),
             Self::Azure(a) => a.chat_request(req, options),
+            Self::Cohere(a) => a.chat_request(req, options),
+            Self::Ollama(a) => a.chat_request(req, options),
         }
     }
 
@@ -122,6 +145,8 @@ impl Adapter {
             Self::Anthropic(a) => a.parse_chat_response(body),
             Self::Gemini(a) => a.parse_chat_response(body),
             Self::Azure(a) => a.parse_chat_response(body),
+            Self::Cohere(a) => a.parse_chat_response(body),
+            Self::Ollama(a) => a.parse_chat_response(body),
         }
     }
 
@@ -137,6 +162,8 @@ impl Adapter {
             Self::Anthropic(a) => a.forward_chat_response(body, client_model),
             Self::Gemini(a) => a.forward_chat_response(body, client_model),
             Self::Azure(a) => a.forward_chat_response(body, client_model),
+            Self::Cohere(a) => a.forward_chat_response(body, client_model),
+            Self::Ollama(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -148,6 +175,8 @@ impl Adapter {
             Self::Anthropic(a) => StreamDecoder::Anthropic(Box::new(a.stream_decoder())),
             Self::Gemini(a) => StreamDecoder::Gemini(a.stream_decoder()),
             Self::Azure(a) => StreamDecoder::Azure(a.stream_decoder()),
+            Self::Cohere(a) => StreamDecoder::Cohere(a.stream_decoder()),
+            Self::Ollama(a) => StreamDecoder::Ollama(a.stream_decoder()),
         }
     }
 
@@ -161,6 +190,8 @@ impl Adapter {
             Self::Anthropic(a) => a.embeddings_request(req),
             Self::Gemini(a) => a.embeddings_request(req),
             Self::Azure(a) => a.embeddings_request(req),
+            Self::Cohere(a) => a.embeddings_request(req),
+            Self::Ollama(a) => a.embeddings_request(req),
         }
     }
 
@@ -175,6 +206,8 @@ impl Adapter {
             Self::Anthropic(a) => a.forward_embeddings_response(body, client_model),
             Self::Gemini(a) => a.forward_embeddings_response(body, client_model),
             Self::Azure(a) => a.forward_embeddings_response(body, client_model),
+            Self::Cohere(a) => a.forward_embeddings_response(body, client_model),
+            Self::Ollama(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -188,6 +221,8 @@ impl Adapter {
             Self::Anthropic(a) => a.parse_embeddings_response(body),
             Self::Gemini(a) => a.parse_embeddings_response(body),
             Self::Azure(a) => a.parse_embeddings_response(body),
+            Self::Cohere(a) => a.parse_embeddings_response(body),
+            Self::Ollama(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -199,10 +234,13 @@ impl Adapter {
         http: &HttpClient,
         request: &mut UpstreamRequest,
     ) -> Result<(), GatewayError> {
-        let _ = (http, &request);
         match self {
-            Self::OpenAi(_) | Self::Anthropic(_) | Self::Gemini(_) => Ok(()),
+            Self::OpenAi(_) => Ok(()),
+            Self::Anthropic(_) => Ok(()),
+            Self::Gemini(_) => Ok(()),
             Self::Azure(a) => a.authorize(http, request).await,
+            Self::Cohere(_) => Ok(()),
+            Self::Ollama(_) => Ok(()),
         }
     }
 
@@ -213,6 +251,8 @@ impl Adapter {
             Self::Anthropic(_) => anthropic::parse_error(status, headers, body),
             Self::Gemini(a) => gemini::parse_error(a.provider_name(), status, headers, body),
             Self::Azure(a) => azure::parse_error(a.provider_name(), status, headers, body),
+            Self::Cohere(_) => cohere::parse_error(status, headers, body),
+            Self::Ollama(_) => ollama::parse_error(status, headers, body),
         }
     }
 }
@@ -225,6 +265,8 @@ impl StreamDecoder {
             Self::Anthropic(d) => d.feed(bytes),
             Self::Gemini(d) => d.feed(bytes),
             Self::Azure(d) => d.feed(bytes),
+            Self::Cohere(d) => d.feed(bytes),
+            Self::Ollama(d) => d.feed(bytes),
         }
     }
 
@@ -235,6 +277,8 @@ impl StreamDecoder {
             Self::Anthropic(d) => d.finish(),
             Self::Gemini(d) => d.finish(),
             Self::Azure(d) => d.finish(),
+            Self::Cohere(d) => d.finish(),
+            Self::Ollama(d) => d.finish(),
         }
     }
 }
