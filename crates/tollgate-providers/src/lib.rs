@@ -14,6 +14,7 @@ pub mod params;
 pub mod sse;
 pub mod stream_event;
 pub mod transport;
+pub mod vertex;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -35,6 +36,8 @@ pub enum Adapter {
     Anthropic(anthropic::AnthropicAdapter),
     /// Google AI Studio (`gemini/`).
     Gemini(gemini::GeminiAdapter),
+    /// Vertex AI (`vertex_ai/`): Gemini and Claude models.
+    VertexAi(vertex::VertexAdapter),
 }
 
 /// A stream decoder for one upstream response.
@@ -46,6 +49,8 @@ pub enum StreamDecoder {
     Anthropic(Box<anthropic::AnthropicStreamDecoder>),
     /// Gemini SSE (`alt=sse`, CRLF separators).
     Gemini(gemini::GeminiStreamDecoder),
+    /// Vertex AI: Gemini or Anthropic SSE, by model.
+    VertexAi(vertex::VertexStreamDecoder),
 }
 
 impl Adapter {
@@ -61,6 +66,9 @@ impl Adapter {
         if let Some(a) = gemini::GeminiAdapter::new(model, params, env)? {
             return Ok(Self::Gemini(a));
         }
+        if let Some(a) = vertex::VertexAdapter::new(model, params, env)? {
+            return Ok(Self::VertexAi(a));
+        }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
             model: model.canonical(),
@@ -73,6 +81,7 @@ impl Adapter {
             Self::OpenAi(a) => a.provider_name(),
             Self::Anthropic(a) => a.provider_name(),
             Self::Gemini(a) => a.provider_name(),
+            Self::VertexAi(a) => a.provider_name(),
         }
     }
 
@@ -82,6 +91,7 @@ impl Adapter {
             Self::OpenAi(a) => a.api_base(),
             Self::Anthropic(a) => a.api_base(),
             Self::Gemini(a) => a.api_base(),
+            Self::VertexAi(a) => a.api_base(),
         }
     }
 
@@ -95,6 +105,7 @@ impl Adapter {
             Self::OpenAi(a) => a.chat_request(req, options),
             Self::Anthropic(a) => a.chat_request(req, options),
             Self::Gemini(a) => a.chat_request(req, options),
+            Self::VertexAi(a) => a.chat_request(req, options),
         }
     }
 
@@ -104,6 +115,7 @@ impl Adapter {
             Self::OpenAi(a) => a.parse_chat_response(body),
             Self::Anthropic(a) => a.parse_chat_response(body),
             Self::Gemini(a) => a.parse_chat_response(body),
+            Self::VertexAi(a) => a.parse_chat_response(body),
         }
     }
 
@@ -118,6 +130,7 @@ impl Adapter {
             Self::OpenAi(a) => a.forward_chat_response(body, client_model),
             Self::Anthropic(a) => a.forward_chat_response(body, client_model),
             Self::Gemini(a) => a.forward_chat_response(body, client_model),
+            Self::VertexAi(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -128,6 +141,7 @@ impl Adapter {
             Self::OpenAi(a) => StreamDecoder::OpenAi(a.stream_decoder()),
             Self::Anthropic(a) => StreamDecoder::Anthropic(Box::new(a.stream_decoder())),
             Self::Gemini(a) => StreamDecoder::Gemini(a.stream_decoder()),
+            Self::VertexAi(a) => StreamDecoder::VertexAi(a.stream_decoder()),
         }
     }
 
@@ -140,6 +154,7 @@ impl Adapter {
             Self::OpenAi(a) => a.embeddings_request(req),
             Self::Anthropic(a) => a.embeddings_request(req),
             Self::Gemini(a) => a.embeddings_request(req),
+            Self::VertexAi(a) => a.embeddings_request(req),
         }
     }
 
@@ -153,6 +168,7 @@ impl Adapter {
             Self::OpenAi(a) => a.forward_embeddings_response(body, client_model),
             Self::Anthropic(a) => a.forward_embeddings_response(body, client_model),
             Self::Gemini(a) => a.forward_embeddings_response(body, client_model),
+            Self::VertexAi(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -165,6 +181,7 @@ impl Adapter {
             Self::OpenAi(a) => a.parse_embeddings_response(body),
             Self::Anthropic(a) => a.parse_embeddings_response(body),
             Self::Gemini(a) => a.parse_embeddings_response(body),
+            Self::VertexAi(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -179,6 +196,7 @@ impl Adapter {
         let _ = (http, &request);
         match self {
             Self::OpenAi(_) | Self::Anthropic(_) | Self::Gemini(_) => Ok(()),
+            Self::VertexAi(a) => a.authorize(http, request).await,
         }
     }
 
@@ -188,6 +206,7 @@ impl Adapter {
             Self::OpenAi(a) => openai::parse_error(a.provider_name(), status, headers, body),
             Self::Anthropic(_) => anthropic::parse_error(status, headers, body),
             Self::Gemini(a) => gemini::parse_error(a.provider_name(), status, headers, body),
+            Self::VertexAi(_) => vertex::parse_error(status, headers, body),
         }
     }
 }
@@ -199,6 +218,7 @@ impl StreamDecoder {
             Self::OpenAi(d) => d.feed(bytes),
             Self::Anthropic(d) => d.feed(bytes),
             Self::Gemini(d) => d.feed(bytes),
+            Self::VertexAi(d) => d.feed(bytes),
         }
     }
 
@@ -208,6 +228,7 @@ impl StreamDecoder {
             Self::OpenAi(d) => d.finish(),
             Self::Anthropic(d) => d.finish(),
             Self::Gemini(d) => d.finish(),
+            Self::VertexAi(d) => d.finish(),
         }
     }
 }
