@@ -36,8 +36,8 @@ pub enum Adapter {
     Anthropic(anthropic::AnthropicAdapter),
     /// Google AI Studio (`gemini/`).
     Gemini(gemini::GeminiAdapter),
-    /// Vertex AI (`vertex_ai/`): Gemini and Claude models.
-    VertexAi(vertex::VertexAdapter),
+    /// Vertex AI (`vertex_ai/`): Gemini and Claude models (boxed: it holds a translator).
+    VertexAi(Box<vertex::VertexAdapter>),
 }
 
 /// A stream decoder for one upstream response.
@@ -67,7 +67,7 @@ impl Adapter {
             return Ok(Self::Gemini(a));
         }
         if let Some(a) = vertex::VertexAdapter::new(model, params, env)? {
-            return Ok(Self::VertexAi(a));
+            return Ok(Self::VertexAi(Box::new(a)));
         }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),

@@ -78,6 +78,16 @@ pub struct Deployment {
     pub adapter: Option<Result<Adapter, GatewayError>>,
 }
 
+/// The first of `keys` set in `litellm_params` as a non-empty string. A mapping (credentials
+/// written inline as YAML) is taken as its JSON text.
+fn extra_string(extra: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| match extra.get(*k)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        v @ Value::Object(_) => Some(v.to_string()),
+        _ => None,
+    })
+}
+
 impl Deployment {
     /// Builds the deployment and, for a fixed model, its adapter.
     pub fn new(config: &DeploymentConfig, global_drop_params: bool, env: &Env) -> Self {
@@ -101,6 +111,9 @@ impl Deployment {
             default_params,
             drop_params: lp.drop_params.unwrap_or(global_drop_params),
             additional_drop_params: lp.additional_drop_params.clone().unwrap_or_default(),
+            vertex_project: extra_string(&lp.extra, &["vertex_project", "vertex_ai_project"]),
+            vertex_location: extra_string(&lp.extra, &["vertex_location", "vertex_ai_location"]),
+            vertex_credentials: extra_string(&lp.extra, &["vertex_credentials"]),
         };
         let pattern = WildcardPattern::new(&config.model_name);
         let mut d = Self {
@@ -162,5 +175,43 @@ impl Deployment {
             obj.retain(|_, v| !v.is_null());
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod vertex_params_tests {
+    use super::*;
+    use tollgate_config::Config;
+
+    #[test]
+    fn vertex_settings_reach_the_adapter_and_never_the_request() {
+        let yaml = r#"
+model_list:
+  - model_name: gemini
+    litellm_params:
+      model: vertex_ai/gemini-2.5-flash
+      vertex_ai_project: my-project
+      vertex_location: europe-west4
+      vertex_credentials: {type: authorized_user, client_id: c, client_secret: s, refresh_token: r}
+      temperature: 0.2
+"#;
+        let config = Config::from_yaml_str(yaml, std::path::Path::new("test.yaml")).unwrap();
+        let d = Deployment::new(&config.model_list[0], false, &config.env);
+        assert_eq!(d.params.vertex_project.as_deref(), Some("my-project"));
+        assert_eq!(d.params.vertex_location.as_deref(), Some("europe-west4"));
+        let creds: Value =
+            serde_json::from_str(d.params.vertex_credentials.as_deref().unwrap()).unwrap();
+        assert_eq!(creds["type"], "authorized_user");
+        assert_eq!(
+            d.params.default_params.len(),
+            1,
+            "{:?}",
+            d.params.default_params
+        );
+        let adapter = d.adapter_for(None, &config.env).unwrap();
+        assert_eq!(
+            adapter.api_base(),
+            "https://europe-west4-aiplatform.googleapis.com"
+        );
     }
 }

@@ -10,15 +10,16 @@
 //! what Vertex changes: the URL, the credentials, the Claude body's `anthropic_version` (no
 //! `model`), `:predict` embeddings, and error names (`VertexAIException`, as LiteLLM prints).
 //!
-//! Resolution follows LiteLLM. Project: `vertex_project`/`vertex_ai_project` >
-//! `VERTEXAI_PROJECT` > the credentials' project (for application-default credentials,
+//! Resolution follows LiteLLM. Project: `vertex_project`/`vertex_ai_project`, then
+//! `VERTEXAI_PROJECT`, then the credentials' project (for application-default credentials,
 //! `GOOGLE_CLOUD_PROJECT` first, as google-auth does). Location: `vertex_location`/
-//! `vertex_ai_location` > `VERTEXAI_LOCATION` > `us-central1`. Credentials: `vertex_credentials`
-//! > `VERTEXAI_CREDENTIALS` (a path or the JSON itself) > `GOOGLE_APPLICATION_CREDENTIALS` >
-//! gcloud's default file > the metadata server. An `api_key` on the deployment is sent as a
-//! ready-made Bearer token instead. The access token is added in [`VertexAdapter::authorize`];
-//! everything else is pure. The one read outside it: when the project has to come from a
-//! credentials file, that file is read (once per process) when the adapter is built.
+//! `vertex_ai_location`, then `VERTEXAI_LOCATION`, then `us-central1`. Credentials:
+//! `vertex_credentials`, then `VERTEXAI_CREDENTIALS` (a path or the JSON itself), then
+//! `GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's default file, then the metadata server. An
+//! `api_key` on the deployment is sent as a ready-made Bearer token instead. The access token
+//! is added in [`VertexAdapter::authorize`]; everything else is pure. The one read outside it:
+//! when the project has to come from a credentials file, that file is read (once per process)
+//! when the adapter is built.
 //!
 //! [`gemini`]: crate::gemini
 //! [`anthropic`]: crate::anthropic

@@ -13,8 +13,8 @@ use super::{Format, VertexAdapter};
 pub enum VertexStreamDecoder {
     /// `streamGenerateContent?alt=sse`.
     Gemini(GeminiStreamDecoder),
-    /// `streamRawPredict` (boxed: it carries block and usage state).
-    Anthropic(Box<AnthropicStreamDecoder>),
+    /// `streamRawPredict`.
+    Anthropic(AnthropicStreamDecoder),
 }
 
 impl VertexAdapter {
@@ -22,7 +22,7 @@ impl VertexAdapter {
     pub fn stream_decoder(&self) -> VertexStreamDecoder {
         match &self.format {
             Format::Gemini(g) => VertexStreamDecoder::Gemini(g.stream_decoder()),
-            Format::Anthropic(a) => VertexStreamDecoder::Anthropic(Box::new(a.stream_decoder())),
+            Format::Anthropic(a) => VertexStreamDecoder::Anthropic(a.stream_decoder()),
         }
     }
 }
