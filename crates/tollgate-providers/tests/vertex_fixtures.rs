@@ -996,3 +996,23 @@ async fn an_api_key_is_sent_as_a_bearer_token_without_minting() {
     let r = authorized(&a, &http()).await.unwrap();
     assert_eq!(r.headers["authorization"], "Bearer ya29.static");
 }
+
+#[tokio::test]
+async fn absurd_lifetimes_are_capped_not_trusted() {
+    let server = TokenServer::start(vec![(
+        200,
+        json!({"access_token": "ya29.forever", "expires_in": u64::MAX}),
+    )])
+    .await;
+    let params = ProviderParams {
+        vertex_credentials: Some(service_account(&format!("{}/token", server.base))),
+        ..ProviderParams::default()
+    };
+    let a = build("vertex_ai/gemini-2.5-flash", params, &[]);
+    let http = http();
+    for _ in 0..2 {
+        let r = authorized(&a, &http).await.unwrap();
+        assert_eq!(r.headers["authorization"], "Bearer ya29.forever");
+    }
+    assert_eq!(server.received().len(), 1);
+}

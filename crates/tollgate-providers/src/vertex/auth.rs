@@ -37,6 +37,8 @@ pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 const ASSERTION_LIFETIME_SECS: u64 = 3600;
 /// Upper bound for one token request.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a token is kept, whatever its response claims.
+const MAX_CACHED_SECS: u64 = 24 * 3600;
 /// Assumed lifetime of a token whose response gives none.
 const DEFAULT_EXPIRES_IN: u64 = 3600;
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -343,7 +345,7 @@ impl TokenSource {
                     None,
                 ),
                 GoogleCredentials::AuthorizedUser(user) => (
-                    refresh_token_request(user)?,
+                    refresh_token_request(user),
                     user.token_uri.clone(),
                     user.quota_project_id.clone(),
                 ),
@@ -354,13 +356,14 @@ impl TokenSource {
                         "configured Vertex AI credentials were not loaded".into(),
                     ));
                 };
-                let request = metadata_request(metadata_host)?;
+                let request = metadata_request(metadata_host);
                 let endpoint = request.url.clone();
                 (request, endpoint, None)
             }
         };
         let (value, expires_in) = fetch(http, request, &endpoint, from_metadata).await?;
-        let lifetime = Duration::from_secs(expires_in);
+        // An absurd lifetime is capped rather than trusted (and cannot overflow the clock).
+        let lifetime = Duration::from_secs(expires_in.min(MAX_CACHED_SECS));
         let token = CachedToken {
             value: value.clone(),
             quota_project: quota_project.clone(),
@@ -375,7 +378,7 @@ impl TokenSource {
 }
 
 /// The claims of the service-account assertion.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize)]
 pub(crate) struct AssertionClaims {
     pub iss: String,
     pub scope: String,
@@ -415,14 +418,14 @@ fn jwt_bearer_request(sa: &ServiceAccount, now: u64) -> Result<UpstreamRequest, 
     Ok(form_post(&sa.token_uri, body))
 }
 
-fn refresh_token_request(user: &AuthorizedUser) -> Result<UpstreamRequest, GatewayError> {
+fn refresh_token_request(user: &AuthorizedUser) -> UpstreamRequest {
     let body = form_encode(&[
         ("grant_type", "refresh_token"),
         ("client_id", &user.client_id),
         ("client_secret", &user.client_secret),
         ("refresh_token", &user.refresh_token),
     ]);
-    Ok(form_post(&user.token_uri, body))
+    form_post(&user.token_uri, body)
 }
 
 fn form_post(url: &str, body: String) -> UpstreamRequest {
@@ -444,7 +447,7 @@ fn form_post(url: &str, body: String) -> UpstreamRequest {
 }
 
 /// The default service account's token from the metadata server.
-fn metadata_request(host: &str) -> Result<UpstreamRequest, GatewayError> {
+fn metadata_request(host: &str) -> UpstreamRequest {
     let host = host.trim().trim_end_matches('/');
     let base = if host.contains("://") {
         host.to_owned()
@@ -453,7 +456,7 @@ fn metadata_request(host: &str) -> Result<UpstreamRequest, GatewayError> {
     };
     let mut headers = HeaderMap::with_capacity(1);
     headers.insert("metadata-flavor", HeaderValue::from_static("Google"));
-    Ok(UpstreamRequest {
+    UpstreamRequest {
         method: Method::GET,
         url: format!(
             "{base}/computeMetadata/v1/instance/service-accounts/default/token?{}",
@@ -461,7 +464,7 @@ fn metadata_request(host: &str) -> Result<UpstreamRequest, GatewayError> {
         ),
         headers,
         body: Bytes::new(),
-    })
+    }
 }
 
 /// Sends a token request and reads `access_token` and `expires_in` from the answer.
@@ -654,14 +657,14 @@ mod tests {
 
     #[test]
     fn metadata_requests_ask_for_the_cloud_platform_scope() {
-        let r = metadata_request("169.254.169.254").unwrap();
+        let r = metadata_request("169.254.169.254");
         assert_eq!(r.method, Method::GET);
         assert_eq!(
             r.url,
             "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token?scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform"
         );
         assert_eq!(r.headers["metadata-flavor"], "Google");
-        let r = metadata_request("http://127.0.0.1:9/").unwrap();
+        let r = metadata_request("http://127.0.0.1:9/");
         assert!(r.url.starts_with("http://127.0.0.1:9/computeMetadata/"));
     }
 }
