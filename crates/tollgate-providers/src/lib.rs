@@ -18,6 +18,7 @@ pub mod params;
 pub mod sse;
 pub mod stream_event;
 pub mod transport;
+pub mod vertex;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -46,6 +47,8 @@ pub enum Adapter {
     Cohere(cohere::CohereAdapter),
     /// Ollama's native API (`ollama/`, `ollama_chat/`).
     Ollama(ollama::OllamaAdapter),
+    /// Vertex AI (`vertex_ai/`): Gemini and Claude models (boxed: it holds a translator).
+    VertexAi(Box<vertex::VertexAdapter>),
 }
 
 /// A stream decoder for one upstream response.
@@ -63,6 +66,8 @@ pub enum StreamDecoder {
     Cohere(cohere::CohereStreamDecoder),
     /// Ollama NDJSON.
     Ollama(ollama::OllamaStreamDecoder),
+    /// Vertex AI: Gemini or Anthropic SSE, by model.
+    VertexAi(vertex::VertexStreamDecoder),
 }
 
 impl Adapter {
@@ -87,6 +92,9 @@ impl Adapter {
         if let Some(a) = ollama::OllamaAdapter::new(model, params, env)? {
             return Ok(Self::Ollama(a));
         }
+        if let Some(a) = vertex::VertexAdapter::new(model, params, env)? {
+            return Ok(Self::VertexAi(Box::new(a)));
+        }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
             model: model.canonical(),
@@ -107,6 +115,7 @@ impl Adapter {
             Self::Azure(a) => a.provider_name(),
             Self::Cohere(a) => a.provider_name(),
             Self::Ollama(a) => a.provider_name(),
+            Self::VertexAi(a) => a.provider_name(),
         }
     }
 
@@ -119,6 +128,7 @@ impl Adapter {
             Self::Azure(a) => a.api_base(),
             Self::Cohere(a) => a.api_base(),
             Self::Ollama(a) => a.api_base(),
+            Self::VertexAi(a) => a.api_base(),
         }
     }
 
@@ -135,6 +145,7 @@ impl Adapter {
             Self::Azure(a) => a.chat_request(req, options),
             Self::Cohere(a) => a.chat_request(req, options),
             Self::Ollama(a) => a.chat_request(req, options),
+            Self::VertexAi(a) => a.chat_request(req, options),
         }
     }
 
@@ -147,6 +158,7 @@ impl Adapter {
             Self::Azure(a) => a.parse_chat_response(body),
             Self::Cohere(a) => a.parse_chat_response(body),
             Self::Ollama(a) => a.parse_chat_response(body),
+            Self::VertexAi(a) => a.parse_chat_response(body),
         }
     }
 
@@ -164,6 +176,7 @@ impl Adapter {
             Self::Azure(a) => a.forward_chat_response(body, client_model),
             Self::Cohere(a) => a.forward_chat_response(body, client_model),
             Self::Ollama(a) => a.forward_chat_response(body, client_model),
+            Self::VertexAi(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -177,6 +190,7 @@ impl Adapter {
             Self::Azure(a) => StreamDecoder::Azure(a.stream_decoder()),
             Self::Cohere(a) => StreamDecoder::Cohere(a.stream_decoder()),
             Self::Ollama(a) => StreamDecoder::Ollama(a.stream_decoder()),
+            Self::VertexAi(a) => StreamDecoder::VertexAi(a.stream_decoder()),
         }
     }
 
@@ -192,6 +206,7 @@ impl Adapter {
             Self::Azure(a) => a.embeddings_request(req),
             Self::Cohere(a) => a.embeddings_request(req),
             Self::Ollama(a) => a.embeddings_request(req),
+            Self::VertexAi(a) => a.embeddings_request(req),
         }
     }
 
@@ -208,6 +223,7 @@ impl Adapter {
             Self::Azure(a) => a.forward_embeddings_response(body, client_model),
             Self::Cohere(a) => a.forward_embeddings_response(body, client_model),
             Self::Ollama(a) => a.forward_embeddings_response(body, client_model),
+            Self::VertexAi(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -223,6 +239,7 @@ impl Adapter {
             Self::Azure(a) => a.parse_embeddings_response(body),
             Self::Cohere(a) => a.parse_embeddings_response(body),
             Self::Ollama(a) => a.parse_embeddings_response(body),
+            Self::VertexAi(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -241,6 +258,7 @@ impl Adapter {
             Self::Azure(a) => a.authorize(http, request).await,
             Self::Cohere(_) => Ok(()),
             Self::Ollama(_) => Ok(()),
+            Self::VertexAi(a) => a.authorize(http, request).await,
         }
     }
 
@@ -253,6 +271,7 @@ impl Adapter {
             Self::Azure(a) => azure::parse_error(a.provider_name(), status, headers, body),
             Self::Cohere(_) => cohere::parse_error(status, headers, body),
             Self::Ollama(_) => ollama::parse_error(status, headers, body),
+            Self::VertexAi(_) => vertex::parse_error(status, headers, body),
         }
     }
 }
@@ -267,6 +286,7 @@ impl StreamDecoder {
             Self::Azure(d) => d.feed(bytes),
             Self::Cohere(d) => d.feed(bytes),
             Self::Ollama(d) => d.feed(bytes),
+            Self::VertexAi(d) => d.feed(bytes),
         }
     }
 
@@ -279,6 +299,7 @@ impl StreamDecoder {
             Self::Azure(d) => d.finish(),
             Self::Cohere(d) => d.finish(),
             Self::Ollama(d) => d.finish(),
+            Self::VertexAi(d) => d.finish(),
         }
     }
 }

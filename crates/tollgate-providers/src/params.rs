@@ -29,6 +29,14 @@ pub struct ProviderParams {
     pub azure_scope: Option<String>,
     /// Azure: the Entra ID authority host (sovereign clouds, or a local server in tests).
     pub azure_authority_host: Option<String>,
+    /// Vertex AI project (`vertex_project` / `vertex_ai_project`).
+    pub vertex_project: Option<String>,
+    /// Vertex AI location (`vertex_location` / `vertex_ai_location`): a region, `us`/`eu`
+    /// multi-regions or `global`.
+    pub vertex_location: Option<String>,
+    /// Vertex AI credentials (`vertex_credentials`): a path to a Google credentials JSON file,
+    /// or the JSON itself.
+    pub vertex_credentials: Option<String>,
 }
 
 /// Per-call switches the router decides.

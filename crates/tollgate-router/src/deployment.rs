@@ -58,15 +58,6 @@ const ROUTING_AND_CREDENTIAL_KEYS: &[&str] = &[
     "health_check_model",
 ];
 
-/// A credential-like `litellm_params` key as a string (an unset `os.environ/` reference is
-/// `null`, which counts as absent).
-fn extra_string(extra: &Map<String, Value>, key: &str) -> Option<String> {
-    match extra.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
 /// One configured deployment.
 #[derive(Debug)]
 pub struct Deployment {
@@ -86,6 +77,16 @@ pub struct Deployment {
     pub pattern: Option<WildcardPattern>,
     /// Built once; an error (say, a provider not implemented) is reported on each call.
     pub adapter: Option<Result<Adapter, GatewayError>>,
+}
+
+/// The first of `keys` set in `litellm_params` as a non-empty string. A mapping (credentials
+/// written inline as YAML) is taken as its JSON text.
+fn extra_string(extra: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| match extra.get(*k)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        v @ Value::Object(_) => Some(v.to_string()),
+        _ => None,
+    })
 }
 
 impl Deployment {
@@ -111,12 +112,15 @@ impl Deployment {
             default_params,
             drop_params: lp.drop_params.unwrap_or(global_drop_params),
             additional_drop_params: lp.additional_drop_params.clone().unwrap_or_default(),
-            azure_ad_token: extra_string(&lp.extra, "azure_ad_token"),
-            tenant_id: extra_string(&lp.extra, "tenant_id"),
-            client_id: extra_string(&lp.extra, "client_id"),
-            client_secret: extra_string(&lp.extra, "client_secret"),
-            azure_scope: extra_string(&lp.extra, "azure_scope"),
-            azure_authority_host: extra_string(&lp.extra, "azure_authority_host"),
+            azure_ad_token: extra_string(&lp.extra, &["azure_ad_token"]),
+            tenant_id: extra_string(&lp.extra, &["tenant_id"]),
+            client_id: extra_string(&lp.extra, &["client_id"]),
+            client_secret: extra_string(&lp.extra, &["client_secret"]),
+            azure_scope: extra_string(&lp.extra, &["azure_scope"]),
+            azure_authority_host: extra_string(&lp.extra, &["azure_authority_host"]),
+            vertex_project: extra_string(&lp.extra, &["vertex_project", "vertex_ai_project"]),
+            vertex_location: extra_string(&lp.extra, &["vertex_location", "vertex_ai_location"]),
+            vertex_credentials: extra_string(&lp.extra, &["vertex_credentials"]),
         };
         let pattern = WildcardPattern::new(&config.model_name);
         let mut d = Self {
@@ -212,5 +216,43 @@ mod tests {
         let keys: Vec<&String> = d.params.default_params.keys().collect();
         assert_eq!(keys, ["temperature"]);
         assert!(d.adapter_for(None, &Env::process()).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod vertex_params_tests {
+    use super::*;
+    use tollgate_config::Config;
+
+    #[test]
+    fn vertex_settings_reach_the_adapter_and_never_the_request() {
+        let yaml = r#"
+model_list:
+  - model_name: gemini
+    litellm_params:
+      model: vertex_ai/gemini-2.5-flash
+      vertex_ai_project: my-project
+      vertex_location: europe-west4
+      vertex_credentials: {type: authorized_user, client_id: c, client_secret: s, refresh_token: r}
+      temperature: 0.2
+"#;
+        let config = Config::from_yaml_str(yaml, std::path::Path::new("test.yaml")).unwrap();
+        let d = Deployment::new(&config.model_list[0], false, &config.env);
+        assert_eq!(d.params.vertex_project.as_deref(), Some("my-project"));
+        assert_eq!(d.params.vertex_location.as_deref(), Some("europe-west4"));
+        let creds: Value =
+            serde_json::from_str(d.params.vertex_credentials.as_deref().unwrap()).unwrap();
+        assert_eq!(creds["type"], "authorized_user");
+        assert_eq!(
+            d.params.default_params.len(),
+            1,
+            "{:?}",
+            d.params.default_params
+        );
+        let adapter = d.adapter_for(None, &config.env).unwrap();
+        assert_eq!(
+            adapter.api_base(),
+            "https://europe-west4-aiplatform.googleapis.com"
+        );
     }
 }

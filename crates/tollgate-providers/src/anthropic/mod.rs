@@ -116,6 +116,20 @@ impl AnthropicAdapter {
         })
     }
 
+    /// The translator Claude on Vertex AI reuses: the Messages format without Anthropic's
+    /// endpoint or credentials (Vertex supplies its own URL and OAuth token).
+    pub(crate) fn for_vertex(upstream_model: &str, params: &ProviderParams) -> Self {
+        let mut params = params.clone();
+        params.api_key = None;
+        Self {
+            base: String::new(),
+            url: String::new(),
+            auth: Auth::None,
+            upstream_model: upstream_model.to_owned(),
+            params,
+        }
+    }
+
     /// The provider's display name for error messages.
     pub fn provider_name(&self) -> &'static str {
         PROVIDER_NAME

@@ -42,6 +42,24 @@ impl AnthropicAdapter {
         req: &ChatCompletionRequest,
         options: CallOptions,
     ) -> Result<UpstreamRequest, GatewayError> {
+        let (body, headers) = self.messages_body(req, options)?;
+        let body = serde_json::to_vec(&Value::Object(body))
+            .map_err(|e| GatewayError::Internal(format!("cannot encode the request: {e}")))?;
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: self.url.clone(),
+            headers,
+            body: Bytes::from(body),
+        })
+    }
+
+    /// The Messages body for `req` (as an object, for callers that reshape it) and the
+    /// headers to send it with: the translation alone, shared with Claude on Vertex AI.
+    pub(crate) fn messages_body(
+        &self,
+        req: &ChatCompletionRequest,
+        options: CallOptions,
+    ) -> Result<(Map<String, Value>, HeaderMap), GatewayError> {
         let req = self.with_deployment_params(req)?;
         let drop = options.drop_params || self.params.drop_params;
         if !drop {
@@ -63,14 +81,7 @@ impl AnthropicAdapter {
             b.add_header(name, value);
         }
         let body = b.body(&req, &self.upstream_model)?;
-        let body = serde_json::to_vec(&Value::Object(body))
-            .map_err(|e| GatewayError::Internal(format!("cannot encode the request: {e}")))?;
-        Ok(UpstreamRequest {
-            method: Method::POST,
-            url: self.url.clone(),
-            headers: self.headers(b.betas, &b.headers)?,
-            body: Bytes::from(body),
-        })
+        Ok((body, self.headers(b.betas, &b.headers)?))
     }
 
     /// Anthropic has no embeddings API (it points to Voyage).

@@ -45,6 +45,9 @@ pub struct GeminiAdapter {
     /// Model id sent upstream, without a `models/` prefix.
     upstream_model: String,
     params: ProviderParams,
+    /// Translating for Vertex AI (`vertex_ai/`), which shares this format: errors name
+    /// `vertex_ai`, function calls carry no `id`, and `labels` is accepted.
+    vertex: bool,
 }
 
 impl GeminiAdapter {
@@ -85,7 +88,24 @@ impl GeminiAdapter {
             api_key,
             upstream_model,
             params: params.clone(),
+            vertex: false,
         }))
+    }
+
+    /// The translator Vertex AI reuses for its Gemini models: same request, response and
+    /// stream format, with Vertex's own URL and credentials (built by the caller, so `base`
+    /// and the key stay empty here).
+    pub(crate) fn for_vertex(upstream_model: &str, params: &ProviderParams) -> Self {
+        let mut params = params.clone();
+        params.api_key = None;
+        Self {
+            base: String::new(),
+            custom_base: true,
+            api_key: None,
+            upstream_model: upstream_model.to_owned(),
+            params,
+            vertex: true,
+        }
     }
 
     /// The display name used in error messages (`VertexAIException`, as LiteLLM prints it).

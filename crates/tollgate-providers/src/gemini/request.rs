@@ -45,21 +45,8 @@ impl GeminiAdapter {
         req: &ChatCompletionRequest,
         options: CallOptions,
     ) -> Result<UpstreamRequest, GatewayError> {
-        let req = self.with_defaults(req)?;
-        let drop = options.drop_params || self.params.drop_params;
-        let mut t = Translator {
-            model: &self.upstream_model,
-            refused: Vec::new(),
-        };
-        let body = t.request(&req)?;
-        if let (Some(param), false) = (t.refused.first(), drop) {
-            return Err(GatewayError::UnsupportedParams {
-                provider: tollgate_core::Provider::Gemini.to_string(),
-                model: self.upstream_model.clone(),
-                param: param.clone(),
-            });
-        }
-        let url = if req.is_stream() {
+        let (body, stream) = self.chat_body(req, options)?;
+        let url = if stream {
             self.url("streamGenerateContent", Some("alt=sse"))
         } else {
             self.url("generateContent", None)
@@ -68,8 +55,39 @@ impl GeminiAdapter {
             method: Method::POST,
             url,
             headers: self.headers()?,
-            body: Bytes::from(serde_json::to_vec(&body).map_err(encode_error)?),
+            body,
         })
+    }
+
+    /// The `GenerateContentRequest` body for `req` and whether it asks for a stream: the
+    /// translation alone, shared with Vertex AI, which sends it to its own URL.
+    pub(crate) fn chat_body(
+        &self,
+        req: &ChatCompletionRequest,
+        options: CallOptions,
+    ) -> Result<(Bytes, bool), GatewayError> {
+        let req = self.with_defaults(req)?;
+        let drop = options.drop_params || self.params.drop_params;
+        let mut t = Translator {
+            model: &self.upstream_model,
+            vertex: self.vertex,
+            refused: Vec::new(),
+        };
+        let body = t.request(&req)?;
+        if let (Some(param), false) = (t.refused.first(), drop) {
+            let provider = if self.vertex {
+                tollgate_core::Provider::VertexAi
+            } else {
+                tollgate_core::Provider::Gemini
+            };
+            return Err(GatewayError::UnsupportedParams {
+                provider: provider.to_string(),
+                model: self.upstream_model.clone(),
+                param: param.clone(),
+            });
+        }
+        let body = Bytes::from(serde_json::to_vec(&body).map_err(encode_error)?);
+        Ok((body, req.is_stream()))
     }
 
     /// `POST .../models/{m}:batchEmbedContents`, one entry per input text.
@@ -178,7 +196,8 @@ impl GeminiAdapter {
         })
     }
 
-    fn headers(&self) -> Result<HeaderMap, GatewayError> {
+    /// `content-type`, the key (AI Studio only) and the deployment's `extra_headers`.
+    pub(crate) fn headers(&self) -> Result<HeaderMap, GatewayError> {
         let mut h = HeaderMap::with_capacity(2 + self.params.extra_headers.len());
         h.insert(
             http::header::CONTENT_TYPE,
@@ -203,6 +222,8 @@ impl GeminiAdapter {
 /// One translation: the model decides a few mappings, `refused` collects what cannot be sent.
 struct Translator<'a> {
     model: &'a str,
+    /// Vertex AI rather than AI Studio.
+    vertex: bool,
     refused: Vec<String>,
 }
 
@@ -450,9 +471,10 @@ impl Translator<'_> {
         Ok(json!({ "functionResponse": response }))
     }
 
-    /// Only Gemini 3 and newer on AI Studio take `id` on function calls and responses.
+    /// Only Gemini 3 and newer on AI Studio take `id` on function calls and responses; Vertex
+    /// has rejected the field as unknown (a 400), so it never gets it.
     fn forwards_call_ids(&self) -> bool {
-        is_gemini_3_or_newer(self.model)
+        !self.vertex && is_gemini_3_or_newer(self.model)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -661,6 +683,10 @@ impl Translator<'_> {
                 }
                 "cached_content" | "cachedContent" => {
                     body.insert("cachedContent".into(), value.clone());
+                }
+                // Vertex bills by label; AI Studio has no such field.
+                "labels" if self.vertex => {
+                    body.insert("labels".into(), value.clone());
                 }
                 "thinking" => match thinking_for_anthropic_param(self.model, value) {
                     Some(config) => {
