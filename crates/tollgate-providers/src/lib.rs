@@ -6,6 +6,7 @@
 //! module and a variant of [`Adapter`].
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 pub mod json_splice;
 pub mod openai;
@@ -22,7 +23,7 @@ use tollgate_core::{
     GatewayError, ModelRef, Provider, Usage,
 };
 
-pub use params::{CallOptions, ProviderParams};
+pub use params::{AwsParams, CallOptions, ProviderParams};
 pub use stream_event::StreamEvent;
 pub use transport::{HttpClient, TransportOptions, UpstreamRequest, UpstreamResponse};
 
@@ -35,6 +36,8 @@ pub enum Adapter {
     Anthropic(anthropic::AnthropicAdapter),
     /// Google AI Studio (`gemini/`).
     Gemini(gemini::GeminiAdapter),
+    /// AWS Bedrock (Converse for chat, InvokeModel for embeddings).
+    Bedrock(bedrock::BedrockAdapter),
 }
 
 /// A stream decoder for one upstream response.
@@ -46,6 +49,8 @@ pub enum StreamDecoder {
     Anthropic(Box<anthropic::AnthropicStreamDecoder>),
     /// Gemini SSE (`alt=sse`, CRLF separators).
     Gemini(gemini::GeminiStreamDecoder),
+    /// Bedrock ConverseStream (binary AWS event-stream; boxed: it carries block state).
+    Bedrock(Box<bedrock::BedrockStreamDecoder>),
 }
 
 impl Adapter {
@@ -61,6 +66,9 @@ impl Adapter {
         if let Some(a) = gemini::GeminiAdapter::new(model, params, env)? {
             return Ok(Self::Gemini(a));
         }
+        if let Some(a) = bedrock::BedrockAdapter::new(model, params, env)? {
+            return Ok(Self::Bedrock(a));
+        }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
             model: model.canonical(),
@@ -73,6 +81,7 @@ impl Adapter {
             Self::OpenAi(a) => a.provider_name(),
             Self::Anthropic(a) => a.provider_name(),
             Self::Gemini(a) => a.provider_name(),
+            Self::Bedrock(a) => a.provider_name(),
         }
     }
 
@@ -82,6 +91,7 @@ impl Adapter {
             Self::OpenAi(a) => a.api_base(),
             Self::Anthropic(a) => a.api_base(),
             Self::Gemini(a) => a.api_base(),
+            Self::Bedrock(a) => a.api_base(),
         }
     }
 
@@ -95,6 +105,7 @@ impl Adapter {
             Self::OpenAi(a) => a.chat_request(req, options),
             Self::Anthropic(a) => a.chat_request(req, options),
             Self::Gemini(a) => a.chat_request(req, options),
+            Self::Bedrock(a) => a.chat_request(req, options),
         }
     }
 
@@ -104,6 +115,7 @@ impl Adapter {
             Self::OpenAi(a) => a.parse_chat_response(body),
             Self::Anthropic(a) => a.parse_chat_response(body),
             Self::Gemini(a) => a.parse_chat_response(body),
+            Self::Bedrock(a) => a.parse_chat_response(body),
         }
     }
 
@@ -118,6 +130,7 @@ impl Adapter {
             Self::OpenAi(a) => a.forward_chat_response(body, client_model),
             Self::Anthropic(a) => a.forward_chat_response(body, client_model),
             Self::Gemini(a) => a.forward_chat_response(body, client_model),
+            Self::Bedrock(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -128,6 +141,7 @@ impl Adapter {
             Self::OpenAi(a) => StreamDecoder::OpenAi(a.stream_decoder()),
             Self::Anthropic(a) => StreamDecoder::Anthropic(Box::new(a.stream_decoder())),
             Self::Gemini(a) => StreamDecoder::Gemini(a.stream_decoder()),
+            Self::Bedrock(a) => StreamDecoder::Bedrock(Box::new(a.stream_decoder())),
         }
     }
 
@@ -140,6 +154,7 @@ impl Adapter {
             Self::OpenAi(a) => a.embeddings_request(req),
             Self::Anthropic(a) => a.embeddings_request(req),
             Self::Gemini(a) => a.embeddings_request(req),
+            Self::Bedrock(a) => a.embeddings_request(req),
         }
     }
 
@@ -153,6 +168,7 @@ impl Adapter {
             Self::OpenAi(a) => a.forward_embeddings_response(body, client_model),
             Self::Anthropic(a) => a.forward_embeddings_response(body, client_model),
             Self::Gemini(a) => a.forward_embeddings_response(body, client_model),
+            Self::Bedrock(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -165,6 +181,7 @@ impl Adapter {
             Self::OpenAi(a) => a.parse_embeddings_response(body),
             Self::Anthropic(a) => a.parse_embeddings_response(body),
             Self::Gemini(a) => a.parse_embeddings_response(body),
+            Self::Bedrock(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -179,6 +196,7 @@ impl Adapter {
         let _ = (http, &request);
         match self {
             Self::OpenAi(_) | Self::Anthropic(_) | Self::Gemini(_) => Ok(()),
+            Self::Bedrock(a) => a.authorize(request),
         }
     }
 
@@ -188,6 +206,7 @@ impl Adapter {
             Self::OpenAi(a) => openai::parse_error(a.provider_name(), status, headers, body),
             Self::Anthropic(_) => anthropic::parse_error(status, headers, body),
             Self::Gemini(a) => gemini::parse_error(a.provider_name(), status, headers, body),
+            Self::Bedrock(_) => bedrock::parse_error(status, headers, body),
         }
     }
 }
@@ -199,6 +218,7 @@ impl StreamDecoder {
             Self::OpenAi(d) => d.feed(bytes),
             Self::Anthropic(d) => d.feed(bytes),
             Self::Gemini(d) => d.feed(bytes),
+            Self::Bedrock(d) => d.feed(bytes),
         }
     }
 
@@ -208,6 +228,7 @@ impl StreamDecoder {
             Self::OpenAi(d) => d.finish(),
             Self::Anthropic(d) => d.finish(),
             Self::Gemini(d) => d.finish(),
+            Self::Bedrock(d) => d.finish(),
         }
     }
 }
