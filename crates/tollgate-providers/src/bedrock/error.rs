@@ -79,11 +79,13 @@ pub(super) fn unmodeled_error(code: &str, message: &str) -> GatewayError {
     GatewayError::Upstream(Box::new(upstream(Some(code.to_owned()), None, message)))
 }
 
-fn upstream(error_type: Option<String>, http_status: Option<u16>, message: String) -> UpstreamError {
+fn upstream(
+    error_type: Option<String>,
+    http_status: Option<u16>,
+    message: String,
+) -> UpstreamError {
     let known = error_type.as_deref().and_then(status_for_type);
-    let status = known
-        .or(http_status.filter(|s| *s >= 400))
-        .unwrap_or(500);
+    let status = known.or(http_status.filter(|s| *s >= 400)).unwrap_or(500);
     let mut e = UpstreamError::new(status, PROVIDER_NAME, message);
     if status == 400 && is_context_window(&e.message) {
         e.class = ErrorClass::ContextWindowExceeded;
@@ -154,13 +156,38 @@ mod tests {
         for (t, http, status, class) in [
             ("ThrottlingException", 429, 429, ErrorClass::RateLimit),
             ("ValidationException", 400, 400, ErrorClass::BadRequest),
-            ("AccessDeniedException", 403, 403, ErrorClass::PermissionDenied),
+            (
+                "AccessDeniedException",
+                403,
+                403,
+                ErrorClass::PermissionDenied,
+            ),
             ("ResourceNotFoundException", 404, 404, ErrorClass::NotFound),
             ("ModelTimeoutException", 408, 408, ErrorClass::Timeout),
-            ("ServiceUnavailableException", 503, 503, ErrorClass::ServiceUnavailable),
-            ("ModelNotReadyException", 429, 503, ErrorClass::ServiceUnavailable),
-            ("InternalServerException", 500, 500, ErrorClass::InternalServer),
-            ("UnrecognizedClientException", 403, 403, ErrorClass::PermissionDenied),
+            (
+                "ServiceUnavailableException",
+                503,
+                503,
+                ErrorClass::ServiceUnavailable,
+            ),
+            (
+                "ModelNotReadyException",
+                429,
+                503,
+                ErrorClass::ServiceUnavailable,
+            ),
+            (
+                "InternalServerException",
+                500,
+                500,
+                ErrorClass::InternalServer,
+            ),
+            (
+                "UnrecognizedClientException",
+                403,
+                403,
+                ErrorClass::PermissionDenied,
+            ),
         ] {
             let e = up(parse_error(http, &with_type(t), br#"{"message":"m"}"#));
             assert_eq!((e.status, e.class), (status, class), "{t}");
@@ -189,8 +216,15 @@ mod tests {
         let e = up(parse_error(429, &h, b""));
         assert_eq!(e.message, "HTTP 429 with an empty body");
         assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
-        let e = up(parse_error(502, &HeaderMap::new(), b"<html>bad gateway</html>"));
-        assert_eq!((e.status, e.message.as_str()), (502, "<html>bad gateway</html>"));
+        let e = up(parse_error(
+            502,
+            &HeaderMap::new(),
+            b"<html>bad gateway</html>",
+        ));
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (502, "<html>bad gateway</html>")
+        );
     }
 
     #[test]

@@ -174,8 +174,7 @@ impl BedrockAdapter {
                 .or_else(|| api_base.clone())
                 .unwrap_or_else(|| default.clone()),
         );
-        let invoke_endpoint =
-            normalize_endpoint(api_base.or(runtime_endpoint).unwrap_or(default));
+        let invoke_endpoint = normalize_endpoint(api_base.or(runtime_endpoint).unwrap_or(default));
         let auth = resolve_auth(params, env)?;
         let mut params = params.clone();
         // Resolved into `auth`; not kept twice (and never in `Debug` output).
@@ -215,7 +214,11 @@ impl BedrockAdapter {
 
     /// `{endpoint}/model/{id}/converse` or `/converse-stream`.
     pub fn converse_url(&self, stream: bool) -> String {
-        let op = if stream { "converse-stream" } else { "converse" };
+        let op = if stream {
+            "converse-stream"
+        } else {
+            "converse"
+        };
         format!(
             "{}/model/{}/{op}",
             self.chat_endpoint,
@@ -252,9 +255,7 @@ impl BedrockAdapter {
     ) -> Result<(), GatewayError> {
         match &self.auth {
             Auth::Bearer(_) => Ok(()),
-            Auth::SigV4(creds) => {
-                sign_request(request, creds, &self.region, SIGNING_SERVICE, time)
-            }
+            Auth::SigV4(creds) => sign_request(request, creds, &self.region, SIGNING_SERVICE, time),
             Auth::Missing => Err(GatewayError::Authentication {
                 message: format!(
                     "{PROVIDER_NAME}Exception - no AWS credentials for this deployment: set aws_access_key_id and aws_secret_access_key (or api_key for a Bedrock API key) in litellm_params, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_BEARER_TOKEN_BEDROCK) in the environment"
@@ -278,10 +279,7 @@ fn split_model(model: &str) -> Result<(Route, Option<String>, String), GatewayEr
     let mut route = Route::Default;
     let mut region = None;
     let mut rest = model;
-    loop {
-        let Some((head, tail)) = rest.split_once('/') else {
-            break;
-        };
+    while let Some((head, tail)) = rest.split_once('/') {
         if tail.is_empty() || rest.starts_with("arn:") {
             break;
         }
@@ -406,7 +404,11 @@ fn resolve_auth(params: &ProviderParams, env: &Env) -> Result<Auth, GatewayError
     let aws = &params.aws;
     let sts = [
         ("aws_role_name", aws.role_name.clone(), "AWS_ROLE_NAME"),
-        ("aws_profile_name", aws.profile_name.clone(), "AWS_PROFILE_NAME"),
+        (
+            "aws_profile_name",
+            aws.profile_name.clone(),
+            "AWS_PROFILE_NAME",
+        ),
         (
             "aws_web_identity_token",
             aws.web_identity_token.clone(),
@@ -518,7 +520,10 @@ pub fn sign_request(
     let (new_headers, _query) = instructions.into_parts();
     for header in new_headers {
         let mut value = HeaderValue::from_str(header.value()).map_err(|_| {
-            GatewayError::Internal(format!("SigV4 produced an invalid {} header", header.name()))
+            GatewayError::Internal(format!(
+                "SigV4 produced an invalid {} header",
+                header.name()
+            ))
         })?;
         value.set_sensitive(header.sensitive() || header.name() == "authorization");
         request.headers.insert(header.name(), value);
@@ -649,10 +654,7 @@ mod tests {
             a.converse_url(false),
             "https://bedrock-runtime.ap-northeast-1.amazonaws.com/model/arn%3Aaws%3Abedrock%3Aap-northeast-1%3A123456789012%3Ainference-profile%2Fapac.anthropic.claude-sonnet-4-20250514-v1%3A0/converse"
         );
-        assert_eq!(
-            a.base_model(),
-            "anthropic.claude-sonnet-4-20250514-v1:0"
-        );
+        assert_eq!(a.base_model(), "anthropic.claude-sonnet-4-20250514-v1:0");
 
         let e = try_build("bedrock/agent/abc", ProviderParams::default(), &[]).unwrap_err();
         assert_eq!(e.status(), 400);
@@ -723,7 +725,11 @@ mod tests {
             },
             ..ProviderParams::default()
         };
-        let a = build(m, p.clone(), &[("AWS_BEDROCK_RUNTIME_ENDPOINT", "https://env.example")]);
+        let a = build(
+            m,
+            p.clone(),
+            &[("AWS_BEDROCK_RUNTIME_ENDPOINT", "https://env.example")],
+        );
         assert_eq!(a.api_base(), "https://runtime.example");
         assert!(a.invoke_url().starts_with("https://base.example/model/"));
         let mut no_param = p.clone();
@@ -816,7 +822,10 @@ mod tests {
             &[],
         );
         let shown = format!("{a:?} {:?}", keys());
-        assert!(!shown.contains("EXAMPLEKEY") && !shown.contains("SECRET-TOKEN"), "{shown}");
+        assert!(
+            !shown.contains("EXAMPLEKEY") && !shown.contains("SECRET-TOKEN"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -870,7 +879,14 @@ mod tests {
     fn published_sigv4_test_vectors() {
         // AWS's SigV4 test suite: get-vanilla, post-vanilla, get-vanilla-with-session-token.
         let mut r = request(Method::GET, "https://example.amazonaws.com/", b"");
-        sign_request(&mut r, &suite_creds(None), "us-east-1", "service", suite_time()).unwrap();
+        sign_request(
+            &mut r,
+            &suite_creds(None),
+            "us-east-1",
+            "service",
+            suite_time(),
+        )
+        .unwrap();
         assert_eq!(
             r.headers["authorization"],
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
@@ -878,7 +894,14 @@ mod tests {
         assert_eq!(r.headers["x-amz-date"], "20150830T123600Z");
 
         let mut r = request(Method::POST, "https://example.amazonaws.com/", b"");
-        sign_request(&mut r, &suite_creds(None), "us-east-1", "service", suite_time()).unwrap();
+        sign_request(
+            &mut r,
+            &suite_creds(None),
+            "us-east-1",
+            "service",
+            suite_time(),
+        )
+        .unwrap();
         assert_eq!(
             signature_of(&r),
             "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"
@@ -933,7 +956,8 @@ mod tests {
     #[test]
     fn a_bedrock_request_signature_matches_the_documented_algorithm() {
         let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_735_689_600); // 2025-01-01
-        let body = br#"{"messages":[{"role":"user","content":[{"text":"Hello!"}]}],"inferenceConfig":{}}"#;
+        let body =
+            br#"{"messages":[{"role":"user","content":[{"text":"Hello!"}]}],"inferenceConfig":{}}"#;
         let a = build(
             "bedrock/us.amazon.nova-micro-v1:0",
             with_aws(AwsParams {
@@ -973,10 +997,7 @@ mod tests {
             "AWS4-HMAC-SHA256\n20250101T000000Z\n{scope}\n{}",
             hex::encode(Sha256::digest(canonical.as_bytes()))
         );
-        let mut key = hmac(
-            b"AWS4wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            b"20250101",
-        );
+        let mut key = hmac(b"AWS4wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", b"20250101");
         for part in ["us-east-1", "bedrock", "aws4_request"] {
             key = hmac(&key, part.as_bytes());
         }
@@ -994,7 +1015,8 @@ mod tests {
 
         // Re-signing later (a retry) gives a new date and signature and nothing duplicated.
         let first = signature_of(&r);
-        a.authorize_at(&mut r, time + Duration::from_secs(1)).unwrap();
+        a.authorize_at(&mut r, time + Duration::from_secs(1))
+            .unwrap();
         assert_ne!(signature_of(&r), first);
         assert_eq!(r.headers.get_all("x-amz-date").iter().count(), 1);
         assert_eq!(r.headers.get_all("x-amz-security-token").iter().count(), 1);

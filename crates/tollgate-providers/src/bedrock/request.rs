@@ -202,7 +202,12 @@ impl BedrockAdapter {
             EmbeddingFamily::Cohere => {
                 body.insert(
                     "texts".into(),
-                    Value::Array(texts.iter().map(|t| Value::String((*t).to_owned())).collect()),
+                    Value::Array(
+                        texts
+                            .iter()
+                            .map(|t| Value::String((*t).to_owned()))
+                            .collect(),
+                    ),
                 );
                 body.insert(
                     "input_type".into(),
@@ -226,10 +231,12 @@ impl BedrockAdapter {
         }
         // Anything else the client named is refused rather than lost.
         for (key, value) in &req.extra {
-            if !value.is_null() && !known.contains(&key.as_str()) && key != "dimensions" {
-                if !self.params.drop_params {
-                    return Err(self.unsupported(key));
-                }
+            if !value.is_null()
+                && !known.contains(&key.as_str())
+                && key != "dimensions"
+                && !self.params.drop_params
+            {
+                return Err(self.unsupported(key));
             }
         }
         let body = serde_json::to_vec(&Value::Object(body))
@@ -287,10 +294,7 @@ impl BedrockAdapter {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        h.insert(
-            http::header::ACCEPT,
-            header_value("accept", accept)?,
-        );
+        h.insert(http::header::ACCEPT, header_value("accept", accept)?);
         if let Some(key) = self.bearer() {
             let mut v = header_value("Authorization", &format!("Bearer {key}"))?;
             v.set_sensitive(true);
@@ -375,10 +379,7 @@ fn refused_params(req: &ChatCompletionRequest, family: Family) -> Vec<&'static s
     {
         out.push("tool_choice");
     }
-    if req
-        .reasoning_effort
-        .as_deref()
-        .is_some_and(|e| e != "none")
+    if req.reasoning_effort.as_deref().is_some_and(|e| e != "none")
         && !matches!(family, Family::Claude | Family::OpenAi)
     {
         out.push("reasoning_effort");
@@ -584,7 +585,9 @@ impl Builder {
         };
         if let Some(schema) = json_mode_schema(req.response_format.as_ref()) {
             let description = match &req.response_format {
-                Some(ResponseFormat::JsonSchema { json_schema }) => json_schema.description.as_deref(),
+                Some(ResponseFormat::JsonSchema { json_schema }) => {
+                    json_schema.description.as_deref()
+                }
                 _ => None,
             };
             tools.push(tool_spec(JSON_TOOL_NAME, description, Some(schema)));
@@ -658,14 +661,26 @@ impl Builder {
     }
 
     /// One user content part (and its cache point).
-    fn part(&mut self, part: &ContentPart, path: &str, out: &mut Vec<Value>) -> Result<(), GatewayError> {
+    fn part(
+        &mut self,
+        part: &ContentPart,
+        path: &str,
+        out: &mut Vec<Value>,
+    ) -> Result<(), GatewayError> {
         let extra = match part {
-            ContentPart::Text { text, extra } | ContentPart::Refusal { refusal: text, extra } => {
+            ContentPart::Text { text, extra }
+            | ContentPart::Refusal {
+                refusal: text,
+                extra,
+            } => {
                 push_text(out, text);
                 extra
             }
             ContentPart::ImageUrl { image_url, extra } => {
-                out.push(image_block(&image_url.url, &format!("{path}.image_url.url"))?);
+                out.push(image_block(
+                    &image_url.url,
+                    &format!("{path}.image_url.url"),
+                )?);
                 extra
             }
             ContentPart::File { file, extra } => {
@@ -734,7 +749,8 @@ impl Builder {
                     match part {
                         ContentPart::Text { text, .. } => content.push(json!({ "text": text })),
                         ContentPart::ImageUrl { image_url, .. } => {
-                            content.push(image_block(&image_url.url, &format!("{p}.image_url.url"))?);
+                            content
+                                .push(image_block(&image_url.url, &format!("{p}.image_url.url"))?);
                         }
                         _ => return Err(bad("a tool result may only contain text and images", p)),
                     }
@@ -819,7 +835,11 @@ fn assistant_blocks(msg: &ChatMessage, path: &str) -> Result<Vec<Value>, Gateway
         Some(MessageContent::Parts(parts)) => {
             for (j, part) in parts.iter().enumerate() {
                 match part {
-                    ContentPart::Text { text, extra } | ContentPart::Refusal { refusal: text, extra } => {
+                    ContentPart::Text { text, extra }
+                    | ContentPart::Refusal {
+                        refusal: text,
+                        extra,
+                    } => {
                         push_text(&mut blocks, text);
                         cache_point_after(&mut blocks, extra);
                     }
@@ -837,10 +857,12 @@ fn assistant_blocks(msg: &ChatMessage, path: &str) -> Result<Vec<Value>, Gateway
         blocks.push(tool_use(call, &format!("{path}.tool_calls[{j}]"))?);
     }
     if let Some(f) = msg.extra.get("function_call").filter(|v| !v.is_null()) {
-        let name = f
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("function_call.name is missing", format!("{path}.function_call")))?;
+        let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
+            bad(
+                "function_call.name is missing",
+                format!("{path}.function_call"),
+            )
+        })?;
         let args = f.get("arguments").and_then(Value::as_str).unwrap_or("");
         blocks.push(json!({"toolUse": {
             "toolUseId": legacy_call_id(name),
@@ -913,7 +935,11 @@ fn image_block(url: &str, path: &str) -> Result<Value, GatewayError> {
         ));
     }
     if let Some(key) = url.strip_prefix("s3://") {
-        let ext = key.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
+        let ext = key
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let format = image_format(&format!("image/{ext}")).ok_or_else(|| {
             bad(
                 "an s3:// image needs a png, jpeg, gif or webp file extension",
@@ -1018,7 +1044,10 @@ fn tool_input(arguments: &str, path: &str) -> Result<Value, GatewayError> {
 fn tool_def(tool: &Tool, path: &str, out: &mut Vec<Value>) -> Result<(), GatewayError> {
     if tool.kind != "function" {
         return Err(bad(
-            format!("Bedrock Converse only takes function tools, not {:?}", tool.kind),
+            format!(
+                "Bedrock Converse only takes function tools, not {:?}",
+                tool.kind
+            ),
             format!("{path}.type"),
         ));
     }
@@ -1034,7 +1063,10 @@ fn tool_def(tool: &Tool, path: &str, out: &mut Vec<Value>) -> Result<(), Gateway
         f.parameters.clone().filter(|p| !p.is_null()),
     ));
     if f.extra.get("cache_control").is_some_and(|c| !c.is_null())
-        || tool.extra.get("cache_control").is_some_and(|c| !c.is_null())
+        || tool
+            .extra
+            .get("cache_control")
+            .is_some_and(|c| !c.is_null())
     {
         out.push(json!({"cachePoint": {"type": "default"}}));
     }
@@ -1162,7 +1194,9 @@ mod tests {
     }
 
     fn err(v: Value) -> GatewayError {
-        claude().chat_request(&req(v), CallOptions::default()).unwrap_err()
+        claude()
+            .chat_request(&req(v), CallOptions::default())
+            .unwrap_err()
     }
 
     #[test]
@@ -1179,7 +1213,10 @@ mod tests {
         );
         assert_eq!(up.headers["content-type"], "application/json");
         assert_eq!(up.headers["accept"], "application/json");
-        assert!(up.headers.get("authorization").is_none(), "signed later, in authorize");
+        assert!(
+            up.headers.get("authorization").is_none(),
+            "signed later, in authorize"
+        );
         let b: Value = serde_json::from_slice(&up.body).unwrap();
         assert_eq!(
             b,
@@ -1200,22 +1237,22 @@ mod tests {
     #[test]
     fn system_turns_tools_and_cache_points() {
         let b = body(json!({"model": "m",
-            "tools": [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}, "strict": true}, "cache_control": {"type": "ephemeral"}}],
-            "tool_choice": "required",
-            "messages": [
-                {"role": "system", "content": "sys", "cache_control": {"type": "ephemeral"}},
-                {"role": "developer", "content": [{"type": "text", "text": "dev"}]},
-                {"role": "user", "content": "a"},
-                {"role": "user", "content": [{"type": "text", "text": "b", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "  "}]},
-                {"role": "assistant", "content": "", "thinking_blocks": [
-                    {"type": "thinking", "thinking": "hm", "signature": "sig"},
-                    {"type": "redacted_thinking", "data": "xyz"}],
-                 "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}},
-                                {"id": "call_2", "type": "function", "function": {"name": "f", "arguments": ""}}]},
-                {"role": "tool", "tool_call_id": "call_1", "content": "one"},
-                {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "two"}], "is_error": true},
-                {"role": "user", "content": "thanks"}
-            ]}));
+        "tools": [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}, "strict": true}, "cache_control": {"type": "ephemeral"}}],
+        "tool_choice": "required",
+        "messages": [
+            {"role": "system", "content": "sys", "cache_control": {"type": "ephemeral"}},
+            {"role": "developer", "content": [{"type": "text", "text": "dev"}]},
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": [{"type": "text", "text": "b", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "  "}]},
+            {"role": "assistant", "content": "", "thinking_blocks": [
+                {"type": "thinking", "thinking": "hm", "signature": "sig"},
+                {"type": "redacted_thinking", "data": "xyz"}],
+             "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}},
+                            {"id": "call_2", "type": "function", "function": {"name": "f", "arguments": ""}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "one"},
+            {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "two"}], "is_error": true},
+            {"role": "user", "content": "thanks"}
+        ]}));
         assert_eq!(
             b["system"],
             json!([{"text": "sys"}, {"cachePoint": {"type": "default"}}, {"text": "dev"}])
@@ -1250,15 +1287,22 @@ mod tests {
     fn tool_choice_forms_and_history_without_tools() {
         let tools = json!([{"type": "function", "function": {"name": "f"}}]);
         let m = |choice: Value| {
-            body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": choice}))
+            body(
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": choice}),
+            )
         };
-        assert_eq!(m(json!("auto"))["toolConfig"]["toolChoice"], json!({"auto": {}}));
+        assert_eq!(
+            m(json!("auto"))["toolConfig"]["toolChoice"],
+            json!({"auto": {}})
+        );
         assert_eq!(
             m(json!({"type": "function", "function": {"name": "f"}}))["toolConfig"]["toolChoice"],
             json!({"tool": {"name": "f"}})
         );
         assert!(m(Value::Null)["toolConfig"].get("toolChoice").is_none());
-        let e = err(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": "none"}));
+        let e = err(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": "none"}),
+        );
         assert_eq!(e.class(), ErrorClass::UnsupportedParams);
         let dropped = claude()
             .chat_request(
@@ -1278,12 +1322,14 @@ mod tests {
 
     #[test]
     fn images_documents_and_refused_urls() {
-        let b = body(json!({"model": "m", "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/AA=="}},
-            {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERg==", "filename": "q3 report.pdf"}},
-            {"type": "file", "file": {"file_data": "data:text/plain;base64,aGk="}},
-            {"type": "image_url", "image_url": {"url": "s3://bucket/cat.PNG"}}
-        ]}]}));
+        let b = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/AA=="}},
+                {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERg==", "filename": "q3 report.pdf"}},
+                {"type": "file", "file": {"file_data": "data:text/plain;base64,aGk="}},
+                {"type": "image_url", "image_url": {"url": "s3://bucket/cat.PNG"}}
+            ]}]}),
+        );
         assert_eq!(
             b["messages"][0]["content"],
             json!([
@@ -1293,29 +1339,37 @@ mod tests {
                 {"image": {"format": "png", "source": {"s3Location": {"uri": "s3://bucket/cat.PNG"}}}}
             ])
         );
-        let e = err(json!({"model": "m", "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}));
+        let e = err(
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}),
+        );
         assert_eq!(e.status(), 400);
         assert!(e.to_string().contains("inline"), "{e}");
-        assert_eq!(e.to_body().error.param.as_deref(), Some("messages[0].content[0].image_url.url"));
+        assert_eq!(
+            e.to_body().error.param.as_deref(),
+            Some("messages[0].content[0].image_url.url")
+        );
         for bad_part in [
             json!({"type": "image_url", "image_url": {"url": "data:image/tiff;base64,AA=="}}),
             json!({"type": "image_url", "image_url": {"url": "data:image/png,raw"}}),
             json!({"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}}),
             json!({"type": "file", "file": {"file_id": "file-1"}}),
         ] {
-            let e = err(json!({"model": "m", "messages": [{"role": "user", "content": [bad_part]}]}));
+            let e =
+                err(json!({"model": "m", "messages": [{"role": "user", "content": [bad_part]}]}));
             assert_eq!(e.status(), 400, "{e}");
         }
     }
 
     #[test]
     fn inference_config_thinking_and_model_specific_fields() {
-        let b = body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        let b = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
             "max_tokens": 100, "temperature": 0.2, "top_p": 0.9, "stop": ["END", ""], "top_k": 40,
             "guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"},
             "anthropic_beta": ["context-1m-2025-08-07"],
-            "extra_headers": {"x-trace": "t"}}));
+            "extra_headers": {"x-trace": "t"}}),
+        );
         assert_eq!(
             b["inferenceConfig"],
             json!({"maxTokens": 100, "temperature": 0.2, "topP": 0.9, "stopSequences": ["END"]})
@@ -1327,23 +1381,37 @@ mod tests {
         );
         assert!(b.get("extra_headers").is_none());
 
-        let b = body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "medium"}));
+        let b = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "medium"}),
+        );
         assert_eq!(
             b["additionalModelRequestFields"],
             json!({"thinking": {"type": "enabled", "budget_tokens": 2048}})
         );
         assert_eq!(b["inferenceConfig"]["maxTokens"], 2048 + 4096);
-        let b = body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "thinking": {"type": "enabled", "budget_tokens": 5000}, "max_completion_tokens": 9000}));
-        assert_eq!(b["additionalModelRequestFields"]["thinking"]["budget_tokens"], 5000);
+        let b = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "thinking": {"type": "enabled", "budget_tokens": 5000}, "max_completion_tokens": 9000}),
+        );
+        assert_eq!(
+            b["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+            5000
+        );
         assert_eq!(b["inferenceConfig"]["maxTokens"], 9000);
         // JSON mode with thinking offers the tool without forcing it.
-        let b = body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "reasoning_effort": "low", "response_format": {"type": "json_object"}}));
-        assert_eq!(b["toolConfig"]["tools"][0]["toolSpec"]["name"], JSON_TOOL_NAME);
+        let b = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "reasoning_effort": "low", "response_format": {"type": "json_object"}}),
+        );
+        assert_eq!(
+            b["toolConfig"]["tools"][0]["toolSpec"]["name"],
+            JSON_TOOL_NAME
+        );
         assert!(b["toolConfig"].get("toolChoice").is_none());
-        let b = body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": {"properties": {"a": {"type": "string"}}}}}}));
+        let b = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": {"properties": {"a": {"type": "string"}}}}}}),
+        );
         assert_eq!(
             b["toolConfig"],
             json!({"tools": [{"toolSpec": {"name": JSON_TOOL_NAME, "inputSchema": {"json": {"type": "object", "properties": {"a": {"type": "string"}}}}}}],
@@ -1351,20 +1419,41 @@ mod tests {
         );
 
         // Nova takes top_k inside its own inferenceConfig; reasoning_effort is not for it.
-        let nova = adapter_for("bedrock/us.amazon.nova-lite-v1:0", ProviderParams { api_key: Some("k".into()), ..ProviderParams::default() });
-        let b = body_of(&nova, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "top_k": 5}));
-        assert_eq!(b["additionalModelRequestFields"], json!({"inferenceConfig": {"topK": 5}}));
+        let nova = adapter_for(
+            "bedrock/us.amazon.nova-lite-v1:0",
+            ProviderParams {
+                api_key: Some("k".into()),
+                ..ProviderParams::default()
+            },
+        );
+        let b = body_of(
+            &nova,
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "top_k": 5}),
+        );
+        assert_eq!(
+            b["additionalModelRequestFields"],
+            json!({"inferenceConfig": {"topK": 5}})
+        );
         let e = nova
             .chat_request(&req(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "low"})), CallOptions::default())
             .unwrap_err();
         assert_eq!(e.class(), ErrorClass::UnsupportedParams);
         let up = nova
-            .chat_request(&req(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})), CallOptions::default())
+            .chat_request(
+                &req(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})),
+                CallOptions::default(),
+            )
             .unwrap();
         assert_eq!(up.headers["authorization"], "Bearer k");
         let gpt = adapter_for("bedrock/openai.gpt-oss-120b-1:0", ProviderParams::default());
-        let b = body_of(&gpt, json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "high"}));
-        assert_eq!(b["additionalModelRequestFields"], json!({"reasoning_effort": "high"}));
+        let b = body_of(
+            &gpt,
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "high"}),
+        );
+        assert_eq!(
+            b["additionalModelRequestFields"],
+            json!({"reasoning_effort": "high"})
+        );
     }
 
     #[test]
@@ -1394,7 +1483,13 @@ mod tests {
             assert!(e.to_string().contains(&format!("['{param}']")), "{e}");
             assert!(e.to_string().contains("bedrock"), "{e}");
             let up = claude()
-                .chat_request(&req(v), CallOptions { drop_params: true, ..Default::default() })
+                .chat_request(
+                    &req(v),
+                    CallOptions {
+                        drop_params: true,
+                        ..Default::default()
+                    },
+                )
                 .unwrap();
             let b: Value = serde_json::from_slice(&up.body).unwrap();
             assert!(b.get(param).is_none(), "{param}");
@@ -1416,12 +1511,24 @@ mod tests {
                 ..ProviderParams::default()
             },
         );
-        let b = body_of(&a, json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.1, "seed": 3}));
-        assert_eq!(b["inferenceConfig"], json!({"maxTokens": 1000, "temperature": 0.1}));
+        let b = body_of(
+            &a,
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.1, "seed": 3}),
+        );
+        assert_eq!(
+            b["inferenceConfig"],
+            json!({"maxTokens": 1000, "temperature": 0.1})
+        );
     }
 
     fn embed_adapter(model: &str) -> BedrockAdapter {
-        adapter_for(model, ProviderParams { api_key: Some("k".into()), ..ProviderParams::default() })
+        adapter_for(
+            model,
+            ProviderParams {
+                api_key: Some("k".into()),
+                ..ProviderParams::default()
+            },
+        )
     }
 
     #[test]
@@ -1431,9 +1538,17 @@ mod tests {
         e.dimensions = Some(256);
         e.extra.insert("normalize".into(), json!(true));
         let up = titan.embeddings_request(&e).unwrap();
-        assert!(up.url.ends_with("/model/amazon.titan-embed-text-v2%3A0/invoke"), "{}", up.url);
+        assert!(
+            up.url
+                .ends_with("/model/amazon.titan-embed-text-v2%3A0/invoke"),
+            "{}",
+            up.url
+        );
         let b: Value = serde_json::from_slice(&up.body).unwrap();
-        assert_eq!(b, json!({"inputText": "hello", "dimensions": 256, "normalize": true}));
+        assert_eq!(
+            b,
+            json!({"inputText": "hello", "dimensions": 256, "normalize": true})
+        );
         let batch = EmbeddingsRequest::new("x", vec!["a".into(), "b".into()]);
         let err = titan.embeddings_request(&batch).unwrap_err();
         assert_eq!(err.status(), 400);
@@ -1442,18 +1557,31 @@ mod tests {
         let cohere = embed_adapter("bedrock/cohere.embed-english-v3");
         let up = cohere.embeddings_request(&batch).unwrap();
         let b: Value = serde_json::from_slice(&up.body).unwrap();
-        assert_eq!(b, json!({"texts": ["a", "b"], "input_type": "search_document"}));
+        assert_eq!(
+            b,
+            json!({"texts": ["a", "b"], "input_type": "search_document"})
+        );
         let mut q = batch.clone();
         q.extra.insert("input_type".into(), json!("search_query"));
         q.extra.insert("truncate".into(), json!("NONE"));
-        let b: Value = serde_json::from_slice(&cohere.embeddings_request(&q).unwrap().body).unwrap();
-        assert_eq!(b, json!({"texts": ["a", "b"], "input_type": "search_query", "truncate": "NONE"}));
+        let b: Value =
+            serde_json::from_slice(&cohere.embeddings_request(&q).unwrap().body).unwrap();
+        assert_eq!(
+            b,
+            json!({"texts": ["a", "b"], "input_type": "search_query", "truncate": "NONE"})
+        );
         let mut d = batch.clone();
         d.dimensions = Some(512);
-        assert_eq!(cohere.embeddings_request(&d).unwrap_err().class(), ErrorClass::UnsupportedParams);
+        assert_eq!(
+            cohere.embeddings_request(&d).unwrap_err().class(),
+            ErrorClass::UnsupportedParams
+        );
         let mut m = batch.clone();
         m.extra.insert("mystery".into(), json!(1));
-        assert_eq!(cohere.embeddings_request(&m).unwrap_err().class(), ErrorClass::UnsupportedParams);
+        assert_eq!(
+            cohere.embeddings_request(&m).unwrap_err().class(),
+            ErrorClass::UnsupportedParams
+        );
         let other = embed_adapter("bedrock/amazon.nova-micro-v1:0");
         assert_eq!(other.embeddings_request(&batch).unwrap_err().status(), 400);
     }

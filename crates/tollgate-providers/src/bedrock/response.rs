@@ -73,10 +73,7 @@ impl ConverseUsage {
     pub fn to_openai(&self) -> Usage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let write = self.cache_write_input_tokens.unwrap_or(0);
-        let prompt = self
-            .input_tokens
-            .saturating_add(read)
-            .saturating_add(write);
+        let prompt = self.input_tokens.saturating_add(read).saturating_add(write);
         let mut extra = Extra::new();
         extra.insert("cache_creation_input_tokens".into(), Value::from(write));
         extra.insert("cache_read_input_tokens".into(), Value::from(read));
@@ -236,7 +233,12 @@ fn float_vector(v: Option<&Value>) -> Option<Vec<f32>> {
         .collect()
 }
 
-fn translate(raw: ConverseResponse, id: String, created: i64, model: &str) -> ChatCompletionResponse {
+fn translate(
+    raw: ConverseResponse,
+    id: String,
+    created: i64,
+    model: &str,
+) -> ChatCompletionResponse {
     let mut text = String::new();
     let mut json_content: Option<String> = None;
     let mut tool_calls = Vec::new();
@@ -387,12 +389,21 @@ mod tests {
                    {"type": "redacted_thinking", "data": "b64"}])
         );
         let call = &c.message.tool_calls.as_ref().unwrap()[0];
-        assert_eq!((call.id.as_str(), call.function.arguments.as_str()), ("tooluse_1", "{\"x\":1}"));
+        assert_eq!(
+            (call.id.as_str(), call.function.arguments.as_str()),
+            ("tooluse_1", "{\"x\":1}")
+        );
         let u = r.usage.unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens), (1324, 5, 1329));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (1324, 5, 1329)
+        );
         assert_eq!(u.cached_tokens(), 1322);
         assert_eq!(u.extra["cache_read_input_tokens"], 1322);
-        assert_eq!((r.id.as_str(), r.created, r.model.as_str()), ("chatcmpl-x", 7, "m"));
+        assert_eq!(
+            (r.id.as_str(), r.created, r.model.as_str()),
+            ("chatcmpl-x", 7, "m")
+        );
     }
 
     #[test]
@@ -407,13 +418,18 @@ mod tests {
             ("malformed_tool_use", FinishReason::Stop),
             ("tool_use", FinishReason::Stop),
         ] {
-            let r = parse(json!({"output": {"message": {"content": [{"text": "x"}]}}, "stopReason": reason}));
+            let r = parse(
+                json!({"output": {"message": {"content": [{"text": "x"}]}}, "stopReason": reason}),
+            );
             assert_eq!(r.choices[0].finish_reason, Some(want), "{reason}");
         }
         let r = parse(json!({"output": {"message": {"content": [
             {"toolUse": {"toolUseId": "t", "name": JSON_TOOL_NAME, "input": {"city": "Paris"}}}
         ]}}, "stopReason": "tool_use", "trace": {"guardrail": {}}}));
-        assert_eq!(r.choices[0].message.text_content().as_deref(), Some("{\"city\":\"Paris\"}"));
+        assert_eq!(
+            r.choices[0].message.text_content().as_deref(),
+            Some("{\"city\":\"Paris\"}")
+        );
         assert!(r.choices[0].message.tool_calls.is_none());
         assert_eq!(r.choices[0].finish_reason, Some(FinishReason::Stop));
         assert_eq!(r.extra["trace"], json!({"guardrail": {}}));

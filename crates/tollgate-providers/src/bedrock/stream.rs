@@ -86,7 +86,9 @@ impl EventStreamFramer {
         let Some(prelude) = self.buf.get(..PRELUDE_LEN) else {
             return Ok(None);
         };
-        let be = |i: usize| u32::from_be_bytes([prelude[i], prelude[i + 1], prelude[i + 2], prelude[i + 3]]);
+        let be = |i: usize| {
+            u32::from_be_bytes([prelude[i], prelude[i + 1], prelude[i + 2], prelude[i + 3]])
+        };
         let (total, headers_len, prelude_crc) = (be(0), be(4), be(8));
         let computed = crc32fast::hash(&prelude[..8]);
         if computed != prelude_crc {
@@ -318,7 +320,11 @@ impl BedrockStreamDecoder {
         } else {
             let k = self.tool_calls;
             self.tool_calls = self.tool_calls.saturating_add(1);
-            out.push(self.tool_fragment(k, Some((field("toolUseId"), field("name"))), String::new()));
+            out.push(self.tool_fragment(
+                k,
+                Some((field("toolUseId"), field("name"))),
+                String::new(),
+            ));
             Block::Tool {
                 index: k,
                 has_args: false,
@@ -547,7 +553,10 @@ pub(crate) mod tests {
             &json!({"p": "abcdefghijklmnopqr", "role": "assistant"}),
         );
         assert_eq!(m.len(), 143);
-        assert_eq!(&m[..12], &[0, 0, 0, 0x8f, 0, 0, 0, 0x52, 0xd3, 0xf1, 0xc8, 0xf2]);
+        assert_eq!(
+            &m[..12],
+            &[0, 0, 0, 0x8f, 0, 0, 0, 0x52, 0xd3, 0xf1, 0xc8, 0xf2]
+        );
         let mut f = EventStreamFramer::new();
         f.push(&m);
         let frame = f.next_frame().unwrap().unwrap();
@@ -559,7 +568,10 @@ pub(crate) mod tests {
     #[test]
     fn a_whole_conversation_survives_every_split() {
         let mut body = Vec::new();
-        body.extend(event("messageStart", &json!({"role": "assistant", "p": "a"})));
+        body.extend(event(
+            "messageStart",
+            &json!({"role": "assistant", "p": "a"}),
+        ));
         body.extend(event(
             "contentBlockDelta",
             &json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hm"}}}),
@@ -598,13 +610,20 @@ pub(crate) mod tests {
         ));
         let whole = format!("{:?}", decode(&body, body.len()));
         for piece in 1..64 {
-            assert_eq!(format!("{:?}", decode(&body, piece)), whole, "piece {piece}");
+            assert_eq!(
+                format!("{:?}", decode(&body, piece)),
+                whole,
+                "piece {piece}"
+            );
         }
         let events = decode(&body, 7);
         assert!(matches!(events.last(), Some(StreamEvent::Done)));
         let cs = chunks(&events);
         assert_eq!(cs[0].choices[0].delta.role, Some(Role::Assistant));
-        assert_eq!(cs[1].choices[0].delta.reasoning_content.as_deref(), Some("hm"));
+        assert_eq!(
+            cs[1].choices[0].delta.reasoning_content.as_deref(),
+            Some("hm")
+        );
         assert_eq!(
             cs[2].choices[0].delta.extra["thinking_blocks"][0]["signature"],
             "sig"
@@ -615,16 +634,27 @@ pub(crate) mod tests {
             .flat_map(|c| c.delta.tool_calls.iter().flatten())
             .collect();
         assert_eq!(calls[0].id.as_deref(), Some("t1"));
-        assert_eq!(calls[0].function.as_ref().unwrap().arguments.as_deref(), Some(""));
+        assert_eq!(
+            calls[0].function.as_ref().unwrap().arguments.as_deref(),
+            Some("")
+        );
         assert_eq!(calls[3].index, 1);
         assert_eq!(calls[3].id.as_deref(), Some("t2"));
-        assert_eq!(calls[4].function.as_ref().unwrap().arguments.as_deref(), Some("{}"));
-        let finish = cs.iter().find_map(|c| c.choices.first()?.finish_reason.clone());
+        assert_eq!(
+            calls[4].function.as_ref().unwrap().arguments.as_deref(),
+            Some("{}")
+        );
+        let finish = cs
+            .iter()
+            .find_map(|c| c.choices.first()?.finish_reason.clone());
         assert_eq!(finish, Some(FinishReason::ToolCalls));
         let usage = cs.last().unwrap();
         assert!(usage.choices.is_empty());
         let u = usage.usage().unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens), (9, 7, 12));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (9, 7, 12)
+        );
         assert_eq!(u.cached_tokens(), 3);
     }
 
@@ -649,8 +679,13 @@ pub(crate) mod tests {
             .filter_map(|c| c.choices.first()?.delta.content.clone())
             .collect();
         assert_eq!(text, "{\"x\":1}");
-        assert!(cs.iter().all(|c| c.choices.iter().all(|ch| ch.delta.tool_calls.is_none())));
-        let finish = cs.iter().find_map(|c| c.choices.first()?.finish_reason.clone());
+        assert!(
+            cs.iter()
+                .all(|c| c.choices.iter().all(|ch| ch.delta.tool_calls.is_none()))
+        );
+        let finish = cs
+            .iter()
+            .find_map(|c| c.choices.first()?.finish_reason.clone());
         assert_eq!(finish, Some(FinishReason::Stop));
         // messageStop without metadata is still a complete answer.
         assert!(matches!(events.last(), Some(StreamEvent::Done)));
@@ -675,7 +710,13 @@ pub(crate) mod tests {
         assert_eq!(e.status(), 429);
         assert_eq!(e.class(), ErrorClass::RateLimit);
         assert!(e.to_string().contains("Too many requests"), "{e}");
-        assert_eq!(events.iter().filter(|e| matches!(e, StreamEvent::Error(_))).count(), 1);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, StreamEvent::Error(_)))
+                .count(),
+            1
+        );
 
         let body = encode(
             &[
@@ -695,19 +736,33 @@ pub(crate) mod tests {
         // Cut before messageStop.
         let body = event("messageStart", &json!({"role": "assistant"}));
         let events = decode(&body[..body.len() - 1], 10);
-        assert!(matches!(events.last(), Some(StreamEvent::Error(GatewayError::Connection { .. }))));
+        assert!(matches!(
+            events.last(),
+            Some(StreamEvent::Error(GatewayError::Connection { .. }))
+        ));
 
         // A flipped payload byte fails the message CRC; a flipped length fails the prelude.
         let mut bad = event("messageStart", &json!({"role": "assistant"}));
         let n = bad.len();
         bad[n - 6] ^= 0x20;
         let events = decode(&bad, 1);
-        assert!(matches!(events.last(), Some(StreamEvent::Error(GatewayError::InvalidUpstreamResponse { .. }))), "{events:?}");
+        assert!(
+            matches!(
+                events.last(),
+                Some(StreamEvent::Error(
+                    GatewayError::InvalidUpstreamResponse { .. }
+                ))
+            ),
+            "{events:?}"
+        );
         let mut bad = event("messageStart", &json!({"role": "assistant"}));
         bad[1] = 0x7f;
         let mut d = BedrockStreamDecoder::new("id".into(), 1, "m".into());
         let events = d.feed(&bad[..12]);
-        assert!(matches!(events.last(), Some(StreamEvent::Error(_))), "reported at once: {events:?}");
+        assert!(
+            matches!(events.last(), Some(StreamEvent::Error(_))),
+            "reported at once: {events:?}"
+        );
         assert!(d.feed(&bad[12..]).is_empty());
         assert!(d.finish().is_empty());
     }
