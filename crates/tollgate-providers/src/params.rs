@@ -117,3 +117,37 @@ pub struct CallOptions {
     /// Request-level `drop_params`.
     pub drop_params: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value, json};
+
+    #[test]
+    fn aws_params_come_from_litellm_params_keys() {
+        let mut m = Map::new();
+        for (i, key) in AwsParams::KEYS.iter().enumerate() {
+            m.insert((*key).to_owned(), Value::String(format!("v{i}")));
+        }
+        let p = AwsParams::from_lookup(|k| m.get(k));
+        assert_eq!(p.access_key_id.as_deref(), Some("v0"));
+        assert_eq!(p.secret_access_key.as_deref(), Some("v1"));
+        assert_eq!(p.session_token.as_deref(), Some("v2"));
+        assert_eq!(p.region_name.as_deref(), Some("v3"));
+        assert_eq!(p.bedrock_runtime_endpoint.as_deref(), Some("v4"));
+        assert_eq!(p.model_id.as_deref(), Some("v5"));
+        assert_eq!(p.role_name.as_deref(), Some("v6"));
+        assert_eq!(p.external_id.as_deref(), Some("v11"));
+        // Empty and non-string values (an unset `os.environ/` reference is null) are unset.
+        m.insert("aws_region_name".into(), json!(""));
+        m.insert("aws_access_key_id".into(), Value::Null);
+        m.insert("model_id".into(), json!(7));
+        let p = AwsParams::from_lookup(|k| m.get(k));
+        assert!(p.region_name.is_none() && p.access_key_id.is_none() && p.model_id.is_none());
+        let shown = format!("{p:?}");
+        assert!(
+            !shown.contains("\"v1\"") && !shown.contains("\"v2\"") && !shown.contains("\"v9\""),
+            "{shown}"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tollgate_config::DeploymentConfig;
 use tollgate_core::{Env, GatewayError, ModelRef};
-use tollgate_providers::{Adapter, ProviderParams};
+use tollgate_providers::{Adapter, AwsParams, ProviderParams};
 
 use crate::wildcard::WildcardPattern;
 
@@ -101,6 +101,8 @@ impl Deployment {
             default_params,
             drop_params: lp.drop_params.unwrap_or(global_drop_params),
             additional_drop_params: lp.additional_drop_params.clone().unwrap_or_default(),
+            // Deny-listed above as credentials, so they reach the adapter only here.
+            aws: AwsParams::from_lookup(|k| lp.extra.get(k)),
         };
         let pattern = WildcardPattern::new(&config.model_name);
         let mut d = Self {
