@@ -7,6 +7,7 @@
 
 pub mod anthropic;
 pub mod azure;
+pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 pub mod json_splice;
@@ -27,7 +28,7 @@ use tollgate_core::{
     GatewayError, ModelRef, Provider, Usage,
 };
 
-pub use params::{CallOptions, ProviderParams};
+pub use params::{AwsParams, CallOptions, ProviderParams};
 pub use stream_event::StreamEvent;
 pub use transport::{HttpClient, TransportOptions, UpstreamRequest, UpstreamResponse};
 
@@ -49,6 +50,8 @@ pub enum Adapter {
     Ollama(ollama::OllamaAdapter),
     /// Vertex AI (`vertex_ai/`): Gemini and Claude models (boxed: it holds a translator).
     VertexAi(Box<vertex::VertexAdapter>),
+    /// AWS Bedrock (Converse for chat, InvokeModel for embeddings).
+    Bedrock(bedrock::BedrockAdapter),
 }
 
 /// A stream decoder for one upstream response.
@@ -68,6 +71,8 @@ pub enum StreamDecoder {
     Ollama(ollama::OllamaStreamDecoder),
     /// Vertex AI: Gemini or Anthropic SSE, by model.
     VertexAi(vertex::VertexStreamDecoder),
+    /// Bedrock ConverseStream (binary AWS event-stream; boxed: it carries block state).
+    Bedrock(Box<bedrock::BedrockStreamDecoder>),
 }
 
 impl Adapter {
@@ -95,6 +100,9 @@ impl Adapter {
         if let Some(a) = vertex::VertexAdapter::new(model, params, env)? {
             return Ok(Self::VertexAi(Box::new(a)));
         }
+        if let Some(a) = bedrock::BedrockAdapter::new(model, params, env)? {
+            return Ok(Self::Bedrock(a));
+        }
         Err(GatewayError::ProviderNotImplemented {
             provider: model.provider.to_string(),
             model: model.canonical(),
@@ -116,6 +124,7 @@ impl Adapter {
             Self::Cohere(a) => a.provider_name(),
             Self::Ollama(a) => a.provider_name(),
             Self::VertexAi(a) => a.provider_name(),
+            Self::Bedrock(a) => a.provider_name(),
         }
     }
 
@@ -129,6 +138,7 @@ impl Adapter {
             Self::Cohere(a) => a.api_base(),
             Self::Ollama(a) => a.api_base(),
             Self::VertexAi(a) => a.api_base(),
+            Self::Bedrock(a) => a.api_base(),
         }
     }
 
@@ -146,6 +156,7 @@ impl Adapter {
             Self::Cohere(a) => a.chat_request(req, options),
             Self::Ollama(a) => a.chat_request(req, options),
             Self::VertexAi(a) => a.chat_request(req, options),
+            Self::Bedrock(a) => a.chat_request(req, options),
         }
     }
 
@@ -159,6 +170,7 @@ impl Adapter {
             Self::Cohere(a) => a.parse_chat_response(body),
             Self::Ollama(a) => a.parse_chat_response(body),
             Self::VertexAi(a) => a.parse_chat_response(body),
+            Self::Bedrock(a) => a.parse_chat_response(body),
         }
     }
 
@@ -177,6 +189,7 @@ impl Adapter {
             Self::Cohere(a) => a.forward_chat_response(body, client_model),
             Self::Ollama(a) => a.forward_chat_response(body, client_model),
             Self::VertexAi(a) => a.forward_chat_response(body, client_model),
+            Self::Bedrock(a) => a.forward_chat_response(body, client_model),
         }
     }
 
@@ -191,6 +204,7 @@ impl Adapter {
             Self::Cohere(a) => StreamDecoder::Cohere(a.stream_decoder()),
             Self::Ollama(a) => StreamDecoder::Ollama(a.stream_decoder()),
             Self::VertexAi(a) => StreamDecoder::VertexAi(a.stream_decoder()),
+            Self::Bedrock(a) => StreamDecoder::Bedrock(Box::new(a.stream_decoder())),
         }
     }
 
@@ -207,6 +221,7 @@ impl Adapter {
             Self::Cohere(a) => a.embeddings_request(req),
             Self::Ollama(a) => a.embeddings_request(req),
             Self::VertexAi(a) => a.embeddings_request(req),
+            Self::Bedrock(a) => a.embeddings_request(req),
         }
     }
 
@@ -224,6 +239,7 @@ impl Adapter {
             Self::Cohere(a) => a.forward_embeddings_response(body, client_model),
             Self::Ollama(a) => a.forward_embeddings_response(body, client_model),
             Self::VertexAi(a) => a.forward_embeddings_response(body, client_model),
+            Self::Bedrock(a) => a.forward_embeddings_response(body, client_model),
         }
     }
 
@@ -240,6 +256,7 @@ impl Adapter {
             Self::Cohere(a) => a.parse_embeddings_response(body),
             Self::Ollama(a) => a.parse_embeddings_response(body),
             Self::VertexAi(a) => a.parse_embeddings_response(body),
+            Self::Bedrock(a) => a.parse_embeddings_response(body),
         }
     }
 
@@ -259,6 +276,7 @@ impl Adapter {
             Self::Cohere(_) => Ok(()),
             Self::Ollama(_) => Ok(()),
             Self::VertexAi(a) => a.authorize(http, request).await,
+            Self::Bedrock(a) => a.authorize(request),
         }
     }
 
@@ -272,6 +290,7 @@ impl Adapter {
             Self::Cohere(_) => cohere::parse_error(status, headers, body),
             Self::Ollama(_) => ollama::parse_error(status, headers, body),
             Self::VertexAi(_) => vertex::parse_error(status, headers, body),
+            Self::Bedrock(_) => bedrock::parse_error(status, headers, body),
         }
     }
 }
@@ -287,6 +306,7 @@ impl StreamDecoder {
             Self::Cohere(d) => d.feed(bytes),
             Self::Ollama(d) => d.feed(bytes),
             Self::VertexAi(d) => d.feed(bytes),
+            Self::Bedrock(d) => d.feed(bytes),
         }
     }
 
@@ -300,6 +320,7 @@ impl StreamDecoder {
             Self::Cohere(d) => d.finish(),
             Self::Ollama(d) => d.finish(),
             Self::VertexAi(d) => d.finish(),
+            Self::Bedrock(d) => d.finish(),
         }
     }
 }

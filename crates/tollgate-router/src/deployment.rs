@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tollgate_config::DeploymentConfig;
 use tollgate_core::{Env, GatewayError, ModelRef};
-use tollgate_providers::{Adapter, ProviderParams};
+use tollgate_providers::{Adapter, AwsParams, ProviderParams};
 
 use crate::wildcard::WildcardPattern;
 
@@ -121,6 +121,8 @@ impl Deployment {
             vertex_project: extra_string(&lp.extra, &["vertex_project", "vertex_ai_project"]),
             vertex_location: extra_string(&lp.extra, &["vertex_location", "vertex_ai_location"]),
             vertex_credentials: extra_string(&lp.extra, &["vertex_credentials"]),
+            // Deny-listed above as credentials, so they reach the adapter only here.
+            aws: AwsParams::from_lookup(|k| lp.extra.get(k)),
         };
         let pattern = WildcardPattern::new(&config.model_name);
         let mut d = Self {
