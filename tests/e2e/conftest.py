@@ -42,6 +42,10 @@ CLAUDE_MODEL = "claude-test"
 GEMINI_MODEL = "gemini-test"
 GEMINI_EMBED_MODEL = "gemini-embed-test"
 AZURE_MODEL = "azure-test"
+BEDROCK_MODEL = "bedrock-test"
+VERTEX_MODEL = "vertex-test"
+COHERE_MODEL = "cohere-test"
+OLLAMA_MODEL = "ollama-test"
 
 # Recorded provider payloads the mock can replay (`{"fixture": "<provider>/<file>"}`).
 FIXTURES_DIR = Path(os.environ.get("TOLLGATE_FIXTURES") or REPO_ROOT.parent / "shared" / "fixtures")
@@ -195,14 +199,15 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def _deployment(alias: str, model: str, api_base: str, **extra: Any) -> str:
+def _deployment(alias: str, model: str, api_base: str, api_key: str | None = UPSTREAM_KEY, **extra: Any) -> str:
     lines = [
         f"  - model_name: {alias}",
         "    litellm_params:",
         f"      model: {model}",
         f"      api_base: {api_base}",
-        f"      api_key: {UPSTREAM_KEY}",
     ]
+    if api_key is not None:
+        lines.append(f"      api_key: {api_key}")
     lines += [f"      {k}: {json.dumps(v)}" for k, v in extra.items()]
     return "\n".join(lines)
 
@@ -220,6 +225,25 @@ def _gateway_config(mock_api_base: str, dead_api_base: str, general: dict[str, A
             GEMINI_EMBED_MODEL, "gemini/gemini-embedding-001", mock_api_base.removesuffix("/v1") + "/v1beta"
         ),
         _deployment(AZURE_MODEL, "azure/my-gpt-4o", mock_api_base.removesuffix("/v1"), api_version="2024-10-21"),
+        _deployment(
+            BEDROCK_MODEL,
+            "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
+            mock_api_base.removesuffix("/v1"),
+            api_key=None,  # SigV4 with the keys below, not a Bedrock API key
+            aws_bedrock_runtime_endpoint=mock_api_base.removesuffix("/v1"),
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            aws_region_name="us-east-1",
+        ),
+        _deployment(
+            VERTEX_MODEL,
+            "vertex_ai/gemini-2.0-flash",
+            mock_api_base.removesuffix("/v1"),
+            vertex_project="test-project",
+            vertex_location="us-central1",
+        ),
+        _deployment(COHERE_MODEL, "cohere/command-r-plus", mock_api_base.removesuffix("/v1") + "/v2/chat"),
+        _deployment(OLLAMA_MODEL, "ollama_chat/llama3.2", mock_api_base.removesuffix("/v1")),
     ]
     general_lines = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in general.items())
     # No retries and no cooldowns: each test sees exactly one upstream attempt, and an error
