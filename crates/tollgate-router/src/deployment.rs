@@ -131,11 +131,14 @@ impl Deployment {
             litellm_model: lp.model.clone(),
             custom_llm_provider: lp.custom_llm_provider.clone(),
             params,
-            timeout: lp.timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64),
+            timeout: lp
+                .timeout
+                .filter(|t| *t > 0.0)
+                .and_then(|t| Duration::try_from_secs_f64(t).ok()),
             stream_timeout: lp
                 .stream_timeout
                 .filter(|t| *t > 0.0)
-                .map(Duration::from_secs_f64),
+                .and_then(|t| Duration::try_from_secs_f64(t).ok()),
             config: config.clone(),
             pattern,
             adapter: None,

@@ -118,7 +118,8 @@ impl Router {
             .filter(|t| *t > 0.0)
             .unwrap_or(10.0);
         let http = HttpClient::new(&TransportOptions {
-            connect_timeout: Duration::from_secs_f64(connect),
+            connect_timeout: Duration::try_from_secs_f64(connect)
+                .unwrap_or(Duration::from_secs(10)),
             ..TransportOptions::default()
         })?;
         Self::with_client(config, http)
@@ -186,7 +187,10 @@ impl Router {
             aliases.insert(name.clone(), alias);
         }
         let round_robin = groups.iter().map(|_| AtomicUsize::new(0)).collect();
-        let seconds = |v: Option<f64>| v.filter(|t| *t > 0.0).map(Duration::from_secs_f64);
+        let seconds = |v: Option<f64>| {
+            v.filter(|t| *t > 0.0)
+                .and_then(|t| Duration::try_from_secs_f64(t).ok())
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 deployments,

@@ -100,7 +100,7 @@ pub fn seconds(v: &Value, name: &str) -> Result<Duration, GatewayError> {
         _ => None,
     };
     secs.filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| {
             GatewayError::invalid_request(
                 format!("{name} must be a positive number of seconds, got {v}"),
@@ -127,6 +127,20 @@ mod tests {
         assert_eq!(o.mock_response.as_deref(), Some("hi"));
         assert!(metadata.is_none());
         assert_eq!(extra.keys().collect::<Vec<_>>(), vec!["top_k"]);
+    }
+
+    #[test]
+    fn absurd_timeouts_are_a_400_not_a_panic() {
+        for v in [json!(1e300), json!("1e300"), json!(-1), json!("NaN")] {
+            let mut extra: Map<String, Value> =
+                serde_json::from_value(json!({"timeout": v})).unwrap();
+            assert_eq!(
+                RequestOptions::take(&mut extra, &mut None)
+                    .unwrap_err()
+                    .status(),
+                400
+            );
+        }
     }
 
     #[test]

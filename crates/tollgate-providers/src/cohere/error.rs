@@ -60,8 +60,8 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .filter(|s| s.is_finite() && *s >= 0.0)
     };
     number("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        .or_else(|| number("retry-after").map(Duration::from_secs_f64))
+        .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+        .or_else(|| number("retry-after").and_then(|s| Duration::try_from_secs_f64(s).ok()))
 }
 
 #[cfg(test)]

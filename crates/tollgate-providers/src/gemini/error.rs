@@ -108,7 +108,7 @@ fn upstream_from_error(provider: &'static str, status: u16, error: &Value) -> Up
 /// A protobuf JSON duration (`"34.4s"`, `"12s"`).
 fn proto_duration(s: &str) -> Option<Duration> {
     let secs: f64 = s.trim().strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 fn header_retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -117,7 +117,7 @@ fn header_retry_after(headers: &HeaderMap) -> Option<Duration> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 #[cfg(test)]

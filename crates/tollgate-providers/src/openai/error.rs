@@ -84,13 +84,14 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
+    // `try_from`: a negative, NaN, infinite or too large hint (`1e300`) is no hint, where
+    // `Duration::from_secs_f64` would panic.
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+        return Duration::try_from_secs_f64(ms / 1000.0).ok();
     }
     get("retry-after")
         .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 #[cfg(test)]
@@ -156,5 +157,25 @@ mod tests {
             up(parse_error("OpenAI", 429, &h, b"{}")).retry_after,
             Some(Duration::from_millis(250))
         );
+    }
+
+    #[test]
+    fn absurd_retry_after_headers_are_ignored_not_a_panic() {
+        // Found by fuzz/fuzz_targets/response_parsers.rs: `Duration::from_secs_f64` panicked.
+        for (name, value) in [
+            ("retry-after", "1e300"),
+            ("retry-after-ms", "1e300"),
+            ("retry-after", "-1"),
+            ("retry-after", "NaN"),
+            ("retry-after-ms", "inf"),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(name, value.parse().unwrap());
+            assert_eq!(
+                up(parse_error("OpenAI", 429, &h, b"{}")).retry_after,
+                None,
+                "{name}: {value}"
+            );
+        }
     }
 }

@@ -107,7 +107,7 @@ impl OpenAiStreamDecoder {
         }
         let tap: ChunkTap = match serde_json::from_slice(&data) {
             Ok(t) => t,
-            Err(e) => return Some(StreamEvent::Error(self.invalid(&e))),
+            Err(e) => return Some(self.invalid(&e)),
         };
         if let Some(err) = tap.error {
             self.saw_done = true;
@@ -127,7 +127,7 @@ impl OpenAiStreamDecoder {
         }
         let mut chunk: ChatCompletionChunk = match serde_json::from_slice(&data) {
             Ok(c) => c,
-            Err(e) => return Some(StreamEvent::Error(self.invalid(&e))),
+            Err(e) => return Some(self.invalid(&e)),
         };
         for choice in &mut chunk.choices {
             if choice.delta.reasoning_content.is_none() {
@@ -168,11 +168,14 @@ impl OpenAiStreamDecoder {
         )
     }
 
-    fn invalid(&self, e: &serde_json::Error) -> GatewayError {
-        GatewayError::InvalidUpstreamResponse {
+    /// A chunk that cannot be read ends the stream, as every decoder's errors do: nothing
+    /// follows an `Error` (not even `finish`'s own).
+    fn invalid(&mut self, e: &serde_json::Error) -> StreamEvent {
+        self.saw_done = true;
+        StreamEvent::Error(GatewayError::InvalidUpstreamResponse {
             provider: self.provider.to_owned(),
             message: format!("bad stream chunk: {e}"),
-        }
+        })
     }
 }
 
@@ -232,6 +235,21 @@ data: [DONE]\n\n";
             matches!(events.last(), Some(StreamEvent::Error(_))),
             "{events:?}"
         );
+    }
+
+    #[test]
+    fn a_bad_chunk_ends_the_stream() {
+        // Found by fuzz/fuzz_targets/stream_decoders.rs: the decoder went on after the error
+        // and `finish` added a second one.
+        let input = b"data: {\"id\":\"c\",\"choices\":[]}\n\ndata:\xff\n\ndata: {\"id\":\"c\",\"choices\":[]}\n\n";
+        for model in ["openai/gpt-4o", "openrouter/x/y"] {
+            let events = run(model, input, 3);
+            assert_eq!(events.len(), 2, "{model}: {events:?}");
+            assert!(
+                matches!(events[1], StreamEvent::Error(_)),
+                "{model}: {events:?}"
+            );
+        }
     }
 
     #[test]
