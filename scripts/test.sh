@@ -4,8 +4,10 @@
 #   ./scripts/test.sh
 #
 # 1. cargo fmt --check          4. Rust tests (cargo nextest if installed, else cargo test) + doc tests
-# 2. cargo clippy -D warnings   5. end-to-end tests: the official `openai` Python SDK against the
-# 3. cargo build (once)            real `tollgate` binary in front of the real `tollgate-mock`
+# 2. cargo clippy -D warnings   5. fuzzing: every cargo-fuzz target in fuzz/ for 15 s (skip with
+# 3. cargo build (once)            TOLLGATE_SKIP_FUZZ=1; TOLLGATE_FUZZ_SECONDS=N to change the time)
+#                               6. end-to-end tests: the official `openai` Python SDK against the
+#                                  real `tollgate` binary in front of the real `tollgate-mock`
 #
 # The Python side lives in tests/e2e/.venv, created on first use and reinstalled only when
 # tests/e2e/requirements.txt changes. Needs cargo and python3 (with venv/ensurepip).
@@ -49,6 +51,49 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     echo "(cargo-nextest not installed: using cargo test, which runs the doc tests too)"
     cargo test --workspace || fail "Rust tests (cargo test)"
+fi
+
+section "Fuzzing (cargo fuzz, ${TOLLGATE_FUZZ_SECONDS:-15} s a target)"
+# Bounded runs of the coverage-guided targets in fuzz/ (fuzz/README.md), seeded from the hand-
+# written seeds and the recorded provider payloads in ../shared/fixtures; corpora live in a
+# temporary directory, never in the repository. A crash fails the run and leaves its input in
+# fuzz/artifacts/TARGET/ (git-ignored); `cargo fuzz run TARGET THAT_FILE` replays it.
+if [[ "${TOLLGATE_SKIP_FUZZ:-}" == 1 ]]; then
+    echo "(skipped: TOLLGATE_SKIP_FUZZ=1)"
+elif ! cargo fuzz --version >/dev/null 2>&1; then
+    if [[ "${CI:-}" == true ]]; then
+        fail "cargo-fuzz is not installed (.ci/run installs it: cargo install cargo-fuzz --locked)"
+    fi
+    echo "(cargo-fuzz not installed: skipped; cargo install cargo-fuzz --locked)"
+else
+    # cargo fuzz builds with nightly-only flags (-Zsanitizer, sancov coverage passes); the
+    # machines have only the stable toolchain and can fetch no other, and RUSTC_BOOTSTRAP=1
+    # makes stable rustc and cargo accept them.
+    export RUSTC_BOOTSTRAP=1
+    # `-s none`: no sanitizer (still coverage-guided, with debug assertions and overflow
+    # checks). The code under test forbids `unsafe`, so AddressSanitizer would only watch
+    # dependencies, at about 1/6 of the executions per second.
+    FUZZ_FLAGS=(-s none)
+    # The fuzz crate is a workspace of its own (outside the fmt and clippy runs above); give
+    # it the main workspace's dependency versions.
+    cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check || fail "formatting of fuzz/"
+    cp Cargo.lock fuzz/Cargo.lock
+    cargo fuzz build "${FUZZ_FLAGS[@]}" || fail "cargo fuzz build"
+    FUZZ_TMP="$(mktemp -d)"
+    for target in $(cargo fuzz list); do
+        fuzz/seed-corpus.sh "$target" "$FUZZ_TMP/$target/seeds" "$ROOT/../shared/fixtures"
+        mkdir -p "$FUZZ_TMP/$target/corpus"
+        # The first corpus directory receives new inputs; -timeout turns a hang into a failure.
+        if ! cargo fuzz run "${FUZZ_FLAGS[@]}" "$target" "$FUZZ_TMP/$target/corpus" \
+            "$FUZZ_TMP/$target/seeds" -- -max_total_time="${TOLLGATE_FUZZ_SECONDS:-15}" \
+            -timeout=10 -print_final_stats=1 2>"$FUZZ_TMP/$target.log"; then
+            tail -n 80 "$FUZZ_TMP/$target.log" >&2
+            rm -rf "$FUZZ_TMP"
+            fail "fuzz target $target (the crashing input is in fuzz/artifacts/$target/)"
+        fi
+        grep -E '^#[0-9]+[[:space:]]+DONE' "$FUZZ_TMP/$target.log" | sed "s/^/$target: /" || true
+    done
+    rm -rf "$FUZZ_TMP"
 fi
 
 section "Python environment (tests/e2e/.venv)"
