@@ -1,6 +1,9 @@
 //! What a deployment tells an adapter: credentials, endpoint and default parameters.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
+use tollgate_core::{ChatCompletionRequest, GatewayError};
 
 /// Per-deployment provider settings (LiteLLM's `litellm_params`, minus routing keys).
 #[derive(Debug, Clone, Default)]
@@ -136,6 +139,38 @@ pub struct CallOptions {
     pub force_stream_usage: bool,
     /// Request-level `drop_params`.
     pub drop_params: bool,
+}
+
+impl ProviderParams {
+    /// The request with the deployment's `default_params` filled in where it left them unset
+    /// (the request wins) and its `additional_drop_params` removed; borrowed, at no cost, when
+    /// the deployment has neither. Shared by every native adapter.
+    pub fn apply_to<'r>(
+        &self,
+        req: &'r ChatCompletionRequest,
+    ) -> Result<Cow<'r, ChatCompletionRequest>, GatewayError> {
+        if self.default_params.is_empty() && self.additional_drop_params.is_empty() {
+            return Ok(Cow::Borrowed(req));
+        }
+        let mut value = serde_json::to_value(req)
+            .map_err(|e| GatewayError::Internal(format!("cannot encode the request: {e}")))?;
+        if let Some(obj) = value.as_object_mut() {
+            for (k, v) in &self.default_params {
+                if obj.get(k).is_none_or(Value::is_null) {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+            for name in &self.additional_drop_params {
+                obj.shift_remove(name);
+            }
+        }
+        serde_json::from_value(value).map(Cow::Owned).map_err(|e| {
+            GatewayError::invalid_request(
+                format!("a default parameter of this deployment has the wrong type: {e}"),
+                None,
+            )
+        })
+    }
 }
 
 #[cfg(test)]

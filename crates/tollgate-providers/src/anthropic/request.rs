@@ -101,29 +101,7 @@ impl AnthropicAdapter {
         &self,
         req: &'a ChatCompletionRequest,
     ) -> Result<Cow<'a, ChatCompletionRequest>, GatewayError> {
-        let defaults = &self.params.default_params;
-        let drops = &self.params.additional_drop_params;
-        if defaults.is_empty() && drops.is_empty() {
-            return Ok(Cow::Borrowed(req));
-        }
-        let mut value = serde_json::to_value(req)
-            .map_err(|e| GatewayError::Internal(format!("cannot encode the request: {e}")))?;
-        if let Some(obj) = value.as_object_mut() {
-            for (k, v) in defaults {
-                if obj.get(k).is_none_or(Value::is_null) {
-                    obj.insert(k.clone(), v.clone());
-                }
-            }
-            for name in drops {
-                obj.shift_remove(name);
-            }
-        }
-        serde_json::from_value(value).map(Cow::Owned).map_err(|e| {
-            GatewayError::invalid_request(
-                format!("the deployment's default params do not fit the request: {e}"),
-                None,
-            )
-        })
+        self.params.apply_to(req)
     }
 
     fn headers(

@@ -171,29 +171,7 @@ impl GeminiAdapter {
         &self,
         req: &'r ChatCompletionRequest,
     ) -> Result<Cow<'r, ChatCompletionRequest>, GatewayError> {
-        if self.params.default_params.is_empty() && self.params.additional_drop_params.is_empty() {
-            return Ok(Cow::Borrowed(req));
-        }
-        let mut value = serde_json::to_value(req).map_err(encode_error)?;
-        let Some(obj) = value.as_object_mut() else {
-            return Err(GatewayError::Internal(
-                "request did not encode as an object".into(),
-            ));
-        };
-        for (k, v) in &self.params.default_params {
-            if obj.get(k).is_none_or(Value::is_null) {
-                obj.insert(k.clone(), v.clone());
-            }
-        }
-        for name in &self.params.additional_drop_params {
-            obj.remove(name);
-        }
-        serde_json::from_value(value).map(Cow::Owned).map_err(|e| {
-            GatewayError::invalid_request(
-                format!("a default parameter of this deployment has the wrong type: {e}"),
-                None,
-            )
-        })
+        self.params.apply_to(req)
     }
 
     /// `content-type`, the key (AI Studio only) and the deployment's `extra_headers`.
