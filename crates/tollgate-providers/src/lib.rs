@@ -183,13 +183,21 @@ impl Adapter {
     ) -> Result<(Bytes, Option<Usage>), GatewayError> {
         match self {
             Self::OpenAi(a) => a.forward_chat_response(body, client_model),
-            Self::Anthropic(a) => a.forward_chat_response(body, client_model),
-            Self::Gemini(a) => a.forward_chat_response(body, client_model),
             Self::Azure(a) => a.forward_chat_response(body, client_model),
-            Self::Cohere(a) => a.forward_chat_response(body, client_model),
-            Self::Ollama(a) => a.forward_chat_response(body, client_model),
-            Self::VertexAi(a) => a.forward_chat_response(body, client_model),
-            Self::Bedrock(a) => a.forward_chat_response(body, client_model),
+            Self::Anthropic(_)
+            | Self::Gemini(_)
+            | Self::Cohere(_)
+            | Self::Ollama(_)
+            | Self::VertexAi(_)
+            | Self::Bedrock(_) => {
+                // Translated formats: the parsed answer under the client's model name.
+                let mut response = self.parse_chat_response(&body)?;
+                client_model.clone_into(&mut response.model);
+                let usage = response.usage.clone();
+                let out = serde_json::to_vec(&response)
+                    .map_err(|e| GatewayError::Internal(e.to_string()))?;
+                Ok((Bytes::from(out), usage))
+            }
         }
     }
 

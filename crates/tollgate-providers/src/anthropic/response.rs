@@ -158,21 +158,6 @@ impl AnthropicAdapter {
         Ok(translate(raw, created))
     }
 
-    /// The client-facing body and its usage: parsed, `model` set to the client's name,
-    /// re-encoded (nothing can be forwarded as bytes from a foreign format).
-    pub fn forward_chat_response(
-        &self,
-        body: Bytes,
-        client_model: &str,
-    ) -> Result<(Bytes, Option<Usage>), GatewayError> {
-        let mut response = self.parse_chat_response(&body)?;
-        client_model.clone_into(&mut response.model);
-        let usage = response.usage.clone();
-        let out =
-            serde_json::to_vec(&response).map_err(|e| GatewayError::Internal(e.to_string()))?;
-        Ok((Bytes::from(out), usage))
-    }
-
     /// Anthropic has no embeddings API.
     pub fn parse_embeddings_response(
         &self,
@@ -469,7 +454,7 @@ mod tests {
     #[test]
     fn forward_sets_the_client_model_and_returns_usage() {
         let body = message(json!([{"type": "text", "text": "hi"}]), "end_turn").to_string();
-        let (out, usage) = adapter()
+        let (out, usage) = crate::Adapter::Anthropic(adapter())
             .forward_chat_response(Bytes::from(body), "my-alias")
             .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();

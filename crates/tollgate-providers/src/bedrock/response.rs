@@ -123,21 +123,6 @@ impl BedrockAdapter {
         Ok(translate(raw, id, created, &self.model))
     }
 
-    /// The client-facing body and its usage: parsed, `model` set to the client's name,
-    /// re-encoded.
-    pub fn forward_chat_response(
-        &self,
-        body: Bytes,
-        client_model: &str,
-    ) -> Result<(Bytes, Option<Usage>), GatewayError> {
-        let mut response = self.parse_chat_response(&body)?;
-        client_model.clone_into(&mut response.model);
-        let usage = response.usage.clone();
-        let out =
-            serde_json::to_vec(&response).map_err(|e| GatewayError::Internal(e.to_string()))?;
-        Ok((Bytes::from(out), usage))
-    }
-
     /// Parses an InvokeModel embeddings response (Titan or Cohere, by the model).
     pub fn parse_embeddings_response(
         &self,

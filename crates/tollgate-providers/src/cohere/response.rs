@@ -305,21 +305,6 @@ impl CohereAdapter {
         })
     }
 
-    /// The client-facing body (the translated response under the client's model name) and
-    /// its usage.
-    pub fn forward_chat_response(
-        &self,
-        body: Bytes,
-        client_model: &str,
-    ) -> Result<(Bytes, Option<Usage>), GatewayError> {
-        let mut response = self.parse_chat_response(&body)?;
-        client_model.clone_into(&mut response.model);
-        let usage = response.usage.clone();
-        let out =
-            serde_json::to_vec(&response).map_err(|e| GatewayError::Internal(e.to_string()))?;
-        Ok((Bytes::from(out), usage))
-    }
-
     /// Parses a 2xx embed body: v2's `embeddings.float` (or `.base64`), or v1's bare arrays.
     /// Usage is `meta.billed_units.input_tokens`.
     pub fn parse_embeddings_response(

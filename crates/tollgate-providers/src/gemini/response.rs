@@ -420,21 +420,6 @@ impl GeminiAdapter {
         })
     }
 
-    /// The client-facing body (the translated response under the client's model name) and
-    /// its usage.
-    pub fn forward_chat_response(
-        &self,
-        body: Bytes,
-        client_model: &str,
-    ) -> Result<(Bytes, Option<Usage>), GatewayError> {
-        let mut response = self.parse_chat_response(&body)?;
-        client_model.clone_into(&mut response.model);
-        let usage = response.usage.clone();
-        let out =
-            serde_json::to_vec(&response).map_err(|e| GatewayError::Internal(e.to_string()))?;
-        Ok((Bytes::from(out), usage))
-    }
-
     /// Parses a 2xx `batchEmbedContents` (or `embedContent`) body. Gemini reports no token
     /// counts, so usage is zero rather than a guess.
     pub fn parse_embeddings_response(

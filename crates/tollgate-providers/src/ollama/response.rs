@@ -250,21 +250,6 @@ impl OllamaAdapter {
         })
     }
 
-    /// The client-facing body (the translated response under the client's model name) and
-    /// its usage.
-    pub fn forward_chat_response(
-        &self,
-        body: Bytes,
-        client_model: &str,
-    ) -> Result<(Bytes, Option<Usage>), GatewayError> {
-        let mut response = self.parse_chat_response(&body)?;
-        client_model.clone_into(&mut response.model);
-        let usage = response.usage.clone();
-        let out =
-            serde_json::to_vec(&response).map_err(|e| GatewayError::Internal(e.to_string()))?;
-        Ok((Bytes::from(out), usage))
-    }
-
     /// Parses a 2xx `/api/embed` body (or the legacy `/api/embeddings` one). Usage is
     /// `prompt_eval_count`.
     pub fn parse_embeddings_response(

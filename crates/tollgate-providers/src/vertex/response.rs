@@ -44,18 +44,6 @@ impl VertexAdapter {
         }
     }
 
-    /// The client-facing body under the client's model name, and its usage.
-    pub fn forward_chat_response(
-        &self,
-        body: Bytes,
-        client_model: &str,
-    ) -> Result<(Bytes, Option<Usage>), GatewayError> {
-        match &self.format {
-            Format::Gemini(g) => g.forward_chat_response(body, client_model),
-            Format::Anthropic(a) => a.forward_chat_response(body, client_model).map_err(renamed),
-        }
-    }
-
     /// Parses a 2xx `:predict` embeddings body; usage is the sum of the per-input token
     /// counts Vertex reports.
     pub fn parse_embeddings_response(
