@@ -196,6 +196,20 @@ mod tests {
     }
 
     #[test]
+    fn image_parts_reach_the_deployment_untouched() {
+        let a = adapter("azure/my-gpt4o", "https://r.openai.azure.com", None);
+        let parts = json!([{"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "high"}},
+            {"type": "image_url", "image_url": {"url": "https://x/i.png"}}]);
+        let req: ChatCompletionRequest = serde_json::from_value(
+            json!({"model": "alias", "messages": [{"role": "user", "content": parts.clone()}]}),
+        )
+        .unwrap();
+        let b = body(&a.chat_request(&req, CallOptions::default()).unwrap());
+        assert_eq!(b["messages"][0]["content"], parts);
+    }
+
+    #[test]
     fn extra_headers_win_over_the_configured_key() {
         let m = ModelRef::parse("azure/d", None).unwrap();
         let params = ProviderParams {

@@ -685,6 +685,33 @@ mod tests {
     }
 
     #[test]
+    fn image_parts_become_cohere_image_url_parts() {
+        let b = body(
+            json!({"model": "x", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "compare"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+            {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "high"}}]}]}),
+        );
+        assert_eq!(
+            b["messages"][0]["content"],
+            json!([{"type": "text", "text": "compare"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "high"}}])
+        );
+        let req: ChatCompletionRequest = serde_json::from_value(json!({"model": "x", "messages": [
+            {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}]}]}))
+        .unwrap();
+        let e = adapter()
+            .chat_request(&req, CallOptions::default())
+            .unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(
+            e.to_string().contains("text and image_url parts only"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn tools_choices_and_history_translate() {
         let b = body(json!({"model": "x", "messages": [
                 {"role": "user", "content": [{"type": "text", "text": "look"},

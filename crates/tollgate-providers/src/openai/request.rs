@@ -195,6 +195,7 @@ fn encode_error(e: serde_json::Error) -> GatewayError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::openai_compat;
     use crate::params::ProviderParams;
     use serde_json::json;
     use tollgate_core::{ChatMessage, Env, ModelRef};
@@ -333,5 +334,68 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("api_base"), "{err}");
+    }
+
+    #[test]
+    fn each_family_member_sends_its_own_key_variable_as_bearer() {
+        let all_keys: Vec<&str> = openai_compat::providers()
+            .filter_map(openai_compat::profile)
+            .flat_map(|p| p.key_env.iter().copied())
+            .collect();
+        for provider in openai_compat::providers() {
+            let Some(profile) = openai_compat::profile(provider) else {
+                continue;
+            };
+            let mut overlay: std::collections::HashMap<String, String> = all_keys
+                .iter()
+                .map(|k| ((*k).to_owned(), String::new()))
+                .collect();
+            let model = ModelRef::parse(&format!("{}/m", provider.as_str()), None).unwrap();
+            let params = ProviderParams {
+                api_base: Some("http://upstream.test/v1".into()),
+                ..ProviderParams::default()
+            };
+            let sent = |overlay: &std::collections::HashMap<String, String>| {
+                let a = OpenAiAdapter::new(&model, &params, &Env::with_overlay(overlay.clone()))
+                    .unwrap()
+                    .unwrap();
+                let req = ChatCompletionRequest::new("alias", vec![ChatMessage::user("hi")]);
+                a.chat_request(&req, CallOptions::default())
+                    .unwrap()
+                    .headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_owned())
+            };
+            // Without any key: no credential at all, or the documented placeholder.
+            assert_eq!(
+                sent(&overlay),
+                profile.placeholder_key.map(|k| format!("Bearer {k}")),
+                "{provider}"
+            );
+            // Every variable the profile names is read, the first set one winning.
+            for (i, var) in profile.key_env.iter().enumerate().rev() {
+                overlay.insert((*var).to_owned(), format!("key-{i}"));
+                assert_eq!(
+                    sent(&overlay).as_deref(),
+                    Some(format!("Bearer key-{i}").as_str()),
+                    "{provider} {var}"
+                );
+            }
+            // The deployment's own api_key wins over the environment.
+            let own = ProviderParams {
+                api_key: Some("own".into()),
+                ..params.clone()
+            };
+            let a = OpenAiAdapter::new(&model, &own, &Env::with_overlay(overlay))
+                .unwrap()
+                .unwrap();
+            let r = a
+                .chat_request(
+                    &ChatCompletionRequest::new("alias", vec![ChatMessage::user("hi")]),
+                    CallOptions::default(),
+                )
+                .unwrap();
+            assert_eq!(r.headers["authorization"], "Bearer own", "{provider}");
+        }
     }
 }

@@ -232,6 +232,39 @@ mod tests {
     }
 
     #[test]
+    fn tools_images_and_reasoning_reach_vertex_in_gemini_form() {
+        let a = adapter("vertex_ai/gemini-2.5-flash", ProviderParams::default());
+        let r = a
+            .chat_request(
+                &req(json!({"model": "m", "reasoning_effort": "low", "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "what is it?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                        {"type": "image_url", "image_url": {"url": "gs://bucket/cat.png"}}]}],
+                    "tools": [{"type": "function", "function": {"name": "lookup",
+                        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}],
+                    "tool_choice": "required"})),
+                CallOptions::default(),
+            )
+            .unwrap();
+        let b = body(&r);
+        assert_eq!(
+            b["contents"][0]["parts"],
+            json!([{"text": "what is it?"},
+                {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+                {"fileData": {"mimeType": "image/png", "fileUri": "gs://bucket/cat.png"}}])
+        );
+        assert_eq!(
+            b["tools"][0]["functionDeclarations"][0]["name"], "lookup",
+            "{b}"
+        );
+        assert_eq!(b["toolConfig"]["functionCallingConfig"]["mode"], "ANY");
+        assert_eq!(
+            b["generationConfig"]["thinkingConfig"],
+            json!({"thinkingBudget": 1024, "includeThoughts": true})
+        );
+    }
+
+    #[test]
     fn gemini_3_calls_carry_no_id_on_vertex_and_refusals_name_vertex() {
         let a = adapter("vertex_ai/gemini-3-pro-preview", ProviderParams::default());
         let r = a
