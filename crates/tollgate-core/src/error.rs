@@ -250,6 +250,10 @@ pub enum GatewayError {
     )]
     InvalidUpstreamResponse { provider: String, message: String },
 
+    /// The route exists but the thing it names does not (a stored response id, say).
+    #[error("{message}")]
+    NotFound { message: String },
+
     /// No such route.
     #[error("Route not found: {method} {path}")]
     RouteNotFound { method: String, path: String },
@@ -281,7 +285,9 @@ impl GatewayError {
             | Self::ProviderNotImplemented { .. }
             | Self::UnsupportedOperation { .. } => ErrorClass::BadRequest,
             Self::UnsupportedParams { .. } => ErrorClass::UnsupportedParams,
-            Self::RouteNotFound { .. } | Self::MethodNotAllowed { .. } => ErrorClass::NotFound,
+            Self::RouteNotFound { .. } | Self::MethodNotAllowed { .. } | Self::NotFound { .. } => {
+                ErrorClass::NotFound
+            }
             Self::Authentication { .. } => ErrorClass::Authentication,
             Self::PayloadTooLarge { .. } => ErrorClass::PayloadTooLarge,
             Self::Upstream(e) => e.class,

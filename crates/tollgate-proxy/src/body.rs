@@ -65,6 +65,12 @@ pub const EMBEDDINGS: Shape = Shape {
     arrays: &[],
 };
 
+/// `POST /responses`.
+pub const RESPONSES: Shape = Shape {
+    required: &[("model", "\"m\"")],
+    arrays: &[],
+};
+
 fn diagnose<T: DeserializeOwned>(bytes: &[u8], shape: &Shape) -> GatewayError {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return GatewayError::invalid_request(

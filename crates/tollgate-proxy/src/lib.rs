@@ -23,7 +23,7 @@ use tollgate_core::GatewayError;
 pub use state::AppState;
 
 use crate::error::ApiError;
-use crate::routes::{chat, embeddings, health, models};
+use crate::routes::{chat, embeddings, health, models, responses};
 
 /// The route table.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -48,6 +48,23 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/openai/deployments/{model}/embeddings",
             post(embeddings::embeddings_for_model),
         )
+        .route("/v1/responses", post(responses::create))
+        .route("/responses", post(responses::create))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
+        )
+        .route(
+            "/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
+        )
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(responses::input_items),
+        )
+        .route("/responses/{id}/input_items", get(responses::input_items))
+        .route("/v1/responses/{id}/cancel", post(responses::cancel))
+        .route("/responses/{id}/cancel", post(responses::cancel))
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/v1/model/info", get(models::info))

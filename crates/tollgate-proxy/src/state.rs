@@ -1,5 +1,8 @@
 //! What every handler shares.
 
+use std::sync::Arc;
+
+use tollgate_bridge::responses::{MemoryResponseStore, ResponseStore};
 use tollgate_config::Config;
 use tollgate_core::GatewayError;
 use tollgate_router::Router;
@@ -18,6 +21,8 @@ pub struct AppState {
     pub max_body: usize,
     /// Log level shown by `/health/readiness`.
     pub log_level: String,
+    /// Responses kept for `previous_response_id` and `GET /v1/responses/{id}`.
+    pub responses: Arc<dyn ResponseStore>,
 }
 
 impl AppState {
@@ -33,6 +38,7 @@ impl AppState {
             auth: Authenticator::new(gs.master_key.clone(), gs.litellm_key_header_name.clone()),
             max_body,
             log_level: log_level.to_owned(),
+            responses: Arc::new(MemoryResponseStore::default()),
         })
     }
 }

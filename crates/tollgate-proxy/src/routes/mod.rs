@@ -4,6 +4,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod health;
 pub mod models;
+pub mod responses;
 
 use std::time::{Duration, Instant};
 
