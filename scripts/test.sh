@@ -6,8 +6,9 @@
 # 1. cargo fmt --check          4. Rust tests (cargo nextest if installed, else cargo test) + doc tests
 # 2. cargo clippy -D warnings   5. fuzzing: every cargo-fuzz target in fuzz/ for 15 s (skip with
 # 3. cargo build (once)            TOLLGATE_SKIP_FUZZ=1; TOLLGATE_FUZZ_SECONDS=N to change the time)
-#                               6. end-to-end tests: the official `openai` Python SDK against the
-#                                  real `tollgate` binary in front of the real `tollgate-mock`
+#                               6. end-to-end tests: the official `openai` Python SDK (and the
+#                                  Codex CLI, from npm) against the real `tollgate` binary in
+#                                  front of the real `tollgate-mock`
 #
 # The Python side lives in tests/e2e/.venv, created on first use and reinstalled only when
 # tests/e2e/requirements.txt changes. Needs cargo and python3 (with venv/ensurepip).
@@ -113,6 +114,21 @@ if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]]; then
 else
     echo "up to date: $(tr '\n' ' ' <"$REQUIREMENTS")"
 fi
+
+section "Coding agents for the end-to-end tests (tests/e2e/agents, npm)"
+# Real agent clients (Codex) run against the gateway in tests/e2e/test_agents.py. Installed from
+# the npm registry at the versions pinned in package-lock.json, again only when it changes.
+AGENTS="$ROOT/tests/e2e/agents"
+command -v npm >/dev/null 2>&1 || fail "npm not found (the agent tests need Node.js and npm)"
+AGENTS_STAMP="$AGENTS/node_modules/.lock.sha256"
+want="$(sha256sum "$AGENTS/package-lock.json" | cut -d' ' -f1)"
+if [[ "$(cat "$AGENTS_STAMP" 2>/dev/null || true)" != "$want" ]]; then
+    (cd "$AGENTS" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in tests/e2e/agents"
+    echo "$want" >"$AGENTS_STAMP"
+else
+    echo "up to date: $(cd "$AGENTS" && node -p 'Object.entries(require("./package.json").dependencies).map(e => e.join("@")).join(" ")')"
+fi
+export TOLLGATE_CODEX_BIN="${TOLLGATE_CODEX_BIN:-$AGENTS/node_modules/.bin/codex}"
 
 # The binaries just built, wherever cargo puts its target dir.
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \

@@ -212,7 +212,9 @@ def _deployment(alias: str, model: str, api_base: str, api_key: str | None = UPS
     return "\n".join(lines)
 
 
-def _gateway_config(mock_api_base: str, dead_api_base: str, general: dict[str, Any]) -> str:
+def _gateway_config(
+    mock_api_base: str, dead_api_base: str, general: dict[str, Any], litellm: dict[str, Any] | None = None
+) -> str:
     deployments = [
         _deployment(CHAT_MODEL, f"openai/{UPSTREAM_CHAT_MODEL}", mock_api_base),
         _deployment(EMBED_MODEL, f"openai/{UPSTREAM_EMBED_MODEL}", mock_api_base),
@@ -246,12 +248,14 @@ def _gateway_config(mock_api_base: str, dead_api_base: str, general: dict[str, A
         _deployment(OLLAMA_MODEL, "ollama_chat/llama3.2", mock_api_base.removesuffix("/v1")),
     ]
     general_lines = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in general.items())
+    litellm_lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in (litellm or {}).items())
     # No retries and no cooldowns: each test sees exactly one upstream attempt, and an error
     # scripted for one test cannot take a deployment out of service for the next.
     return (
         "model_list:\n"
         + "\n".join(deployments)
         + "\nrouter_settings:\n  num_retries: 0\n  disable_cooldowns: true\n"
+        + ("litellm_settings:\n" + litellm_lines if litellm_lines else "")
         + "general_settings:\n"
         + general_lines
         + "\n"
@@ -259,10 +263,15 @@ def _gateway_config(mock_api_base: str, dead_api_base: str, general: dict[str, A
 
 
 def _start_gateway(
-    tmp_dir: Path, name: str, mock: Mock, dead_port: int, general: dict[str, Any]
+    tmp_dir: Path,
+    name: str,
+    mock: Mock,
+    dead_port: int,
+    general: dict[str, Any],
+    litellm: dict[str, Any] | None = None,
 ) -> Gateway:
     config = tmp_dir / f"{name}.yaml"
-    config.write_text(_gateway_config(mock.api_base, f"http://127.0.0.1:{dead_port}/v1", general))
+    config.write_text(_gateway_config(mock.api_base, f"http://127.0.0.1:{dead_port}/v1", general, litellm))
     argv = [str(_binary("TOLLGATE_BIN", "target/debug/tollgate")), "--config", str(config)]
     argv += ["--host", "127.0.0.1", "--port", "0"]
     process = Process(name, argv, tmp_dir)

@@ -210,6 +210,11 @@ impl Router {
         })
     }
 
+    /// Whether `litellm_settings.drop_params` is on.
+    pub fn drop_params(&self) -> bool {
+        self.inner.drop_params
+    }
+
     /// Every deployment, in config order.
     pub fn deployments(&self) -> &[Deployment] {
         &self.inner.deployments

@@ -111,11 +111,15 @@ const REFUSED_FIELDS: &[(&str, &str)] = &[
 ];
 
 /// Builds the chat request: `history` is the stored conversation before this request (items of
-/// earlier inputs and outputs, oldest first).
+/// earlier inputs and outputs, oldest first). With `drop_params` (the gateway's setting, or
+/// `drop_params: true` in the request), built-in tools and `include` values the bridge cannot
+/// honour are dropped (and logged) instead of refused.
 pub fn to_chat_request(
     req: &ResponsesRequest,
     history: &[Value],
+    drop_params: bool,
 ) -> Result<ChatCompletionRequest, GatewayError> {
+    let drop_params = drop_params || req.extra.get("drop_params") == Some(&Value::Bool(true));
     for (field, why) in REFUSED_FIELDS {
         if req
             .extra
@@ -130,7 +134,7 @@ pub fn to_chat_request(
     }
     if let Some(include) = &req.include {
         for (i, what) in include.iter().enumerate() {
-            if what != "reasoning.encrypted_content" {
+            if what != "reasoning.encrypted_content" && !drop_params {
                 return Err(GatewayError::invalid_request(
                     format!(
                         "include value '{what}' is not supported for model={}; only 'reasoning.encrypted_content' is",
@@ -168,11 +172,17 @@ pub fn to_chat_request(
     chat.user = req.user.clone();
     chat.parallel_tool_calls = req.parallel_tool_calls;
     if let Some(tools) = &req.tools {
-        let tools = tools
-            .iter()
-            .enumerate()
-            .map(|(i, t)| tool(t, i, &req.model))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut kept = Vec::with_capacity(tools.len());
+        for (i, t) in tools.iter().enumerate() {
+            match tool(t, i, &req.model) {
+                Ok(t) => kept.push(t),
+                Err(e) if drop_params && is_function(t) == Some(false) => {
+                    tracing::debug!("drop_params: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let tools = kept;
         if !tools.is_empty() {
             chat.tools = Some(tools);
         }
@@ -202,8 +212,25 @@ pub fn to_chat_request(
     Ok(chat)
 }
 
-/// Fields that only shape the Responses object itself (echoed back, not sent upstream).
-const BRIDGE_ONLY: &[&str] = &["stream_options", "max_tool_calls", "top_logprobs"];
+/// Fields that only shape the Responses object or OpenAI's own service (echoed back or used as
+/// hints there), not sent to the model behind the bridge: `client_metadata` is the client's
+/// own bookkeeping, `prompt_cache_key` and `safety_identifier` steer OpenAI's cache and abuse
+/// monitoring, and other providers reject unknown fields.
+const BRIDGE_ONLY: &[&str] = &[
+    "stream_options",
+    "max_tool_calls",
+    "top_logprobs",
+    "client_metadata",
+    "prompt_cache_key",
+    "safety_identifier",
+];
+
+/// Whether a tool is a function tool (`None` when it has no type at all).
+fn is_function(tool: &Value) -> Option<bool> {
+    tool.get("type")
+        .and_then(Value::as_str)
+        .map(|t| t == "function")
+}
 
 /// Folds Responses items into chat messages: an assistant turn's text, reasoning and function
 /// calls become one assistant message; each function output a tool message.
@@ -617,12 +644,12 @@ mod tests {
 
     fn chat(req: Value, history: &[Value]) -> Value {
         let req: ResponsesRequest = serde_json::from_value(req).unwrap();
-        serde_json::to_value(to_chat_request(&req, history).unwrap()).unwrap()
+        serde_json::to_value(to_chat_request(&req, history, false).unwrap()).unwrap()
     }
 
     fn refused(req: Value) -> GatewayError {
         let req: ResponsesRequest = serde_json::from_value(req).unwrap();
-        to_chat_request(&req, &[]).unwrap_err()
+        to_chat_request(&req, &[], false).unwrap_err()
     }
 
     #[test]
@@ -705,7 +732,7 @@ mod tests {
                 "text": {"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"}, "strict": true},
                     "verbosity": "low"},
                 "parallel_tool_calls": false,
-                "prompt_cache_key": "k1"}),
+                "prompt_cache_key": "k1", "client_metadata": {"a": "b"}, "top_k": 5}),
             &[],
         );
         assert_eq!(
@@ -730,7 +757,8 @@ mod tests {
             c["response_format"],
             json!({"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"}, "strict": true}})
         );
-        assert_eq!(c["prompt_cache_key"], "k1", "unknown fields pass through");
+        assert_eq!(c["top_k"], 5, "unknown fields pass through");
+        assert!(c.get("prompt_cache_key").is_none() && c.get("client_metadata").is_none());
     }
 
     #[test]
@@ -759,6 +787,38 @@ mod tests {
             c["messages"][1],
             json!({"role": "assistant", "content": "a"})
         );
+    }
+
+    #[test]
+    fn drop_params_drops_built_in_tools_and_unknown_includes_instead() {
+        let req = json!({"model": "m", "input": "x",
+            "tools": [{"type": "web_search", "external_web_access": false},
+                {"type": "function", "name": "f"},
+                {"type": "namespace", "name": "agents", "tools": []}],
+            "include": ["reasoning.encrypted_content", "file_search_call.results"]});
+        let parsed: ResponsesRequest = serde_json::from_value(req.clone()).unwrap();
+        assert_eq!(
+            to_chat_request(&parsed, &[], false).unwrap_err().status(),
+            400
+        );
+        let c = serde_json::to_value(to_chat_request(&parsed, &[], true).unwrap()).unwrap();
+        assert_eq!(
+            c["tools"],
+            json!([{"type": "function", "function": {"name": "f"}}])
+        );
+        // The per-request switch works too, and still reaches the router.
+        let mut per_request = req;
+        per_request["drop_params"] = json!(true);
+        let parsed: ResponsesRequest = serde_json::from_value(per_request).unwrap();
+        let c = serde_json::to_value(to_chat_request(&parsed, &[], false).unwrap()).unwrap();
+        assert_eq!(c["tools"].as_array().unwrap().len(), 1);
+        assert_eq!(c["drop_params"], true);
+        // A function tool that is malformed is refused even with drop_params.
+        let bad: ResponsesRequest = serde_json::from_value(
+            json!({"model": "m", "input": "x", "tools": [{"type": "function"}]}),
+        )
+        .unwrap();
+        assert_eq!(to_chat_request(&bad, &[], true).unwrap_err().status(), 400);
     }
 
     #[test]

@@ -195,7 +195,7 @@ async fn respond(
         Some(prev) => conversation(&*state.responses, prev).await?,
         None => Vec::new(),
     };
-    let mut chat = to_chat_request(&req, &history)?;
+    let mut chat = to_chat_request(&req, &history, state.router.drop_params())?;
     let ctx = CallContext {
         timeout: timeout_header(&parts.headers, "x-litellm-timeout")?,
         stream_timeout: timeout_header(&parts.headers, "x-litellm-stream-timeout")?,
