@@ -52,6 +52,10 @@ pub(super) struct AnthropicUsage {
     pub output_tokens_details: Option<OutputTokensDetails>,
     #[serde(default)]
     pub server_tool_use: Option<Value>,
+    /// `{ephemeral_5m_input_tokens, ephemeral_1h_input_tokens}`: one-hour cache writes are
+    /// billed at their own rate.
+    #[serde(default)]
+    pub cache_creation: Option<Value>,
 }
 
 /// `usage.output_tokens_details` (newer API versions).
@@ -87,6 +91,9 @@ impl AnthropicUsage {
         if later.server_tool_use.is_some() {
             self.server_tool_use.clone_from(&later.server_tool_use);
         }
+        if later.cache_creation.is_some() {
+            self.cache_creation.clone_from(&later.cache_creation);
+        }
     }
 
     /// OpenAI usage as LiteLLM reports it: `input_tokens` excludes cached tokens at Anthropic,
@@ -103,6 +110,9 @@ impl AnthropicUsage {
         extra.insert("cache_read_input_tokens".into(), Value::from(read));
         if let Some(s) = self.server_tool_use.as_ref().filter(|v| !v.is_null()) {
             extra.insert("server_tool_use".into(), s.clone());
+        }
+        if let Some(c) = self.cache_creation.as_ref().filter(|v| v.is_object()) {
+            extra.insert("cache_creation".into(), c.clone());
         }
         Usage {
             prompt_tokens: prompt,
@@ -425,7 +435,8 @@ mod tests {
         let mut v = message(json!([{"type": "text", "text": "x"}]), "end_turn");
         v["usage"] = json!({"input_tokens": 20, "output_tokens": 30, "cache_creation_input_tokens": 100,
             "cache_read_input_tokens": 1000, "output_tokens_details": {"thinking_tokens": 12},
-            "server_tool_use": {"web_search_requests": 1}, "service_tier": "standard"});
+            "server_tool_use": {"web_search_requests": 1}, "service_tier": "standard",
+            "cache_creation": {"ephemeral_5m_input_tokens": 40, "ephemeral_1h_input_tokens": 60}});
         let u = parse(v).usage.unwrap();
         assert_eq!(
             (u.prompt_tokens, u.completion_tokens, u.total_tokens),
@@ -436,6 +447,7 @@ mod tests {
         assert_eq!(u.extra["cache_creation_input_tokens"], 100);
         assert_eq!(u.extra["cache_read_input_tokens"], 1000);
         assert_eq!(u.extra["server_tool_use"]["web_search_requests"], 1);
+        assert_eq!(u.extra["cache_creation"]["ephemeral_1h_input_tokens"], 60);
         // Nulls and absent counts are zero.
         let mut v = message(json!([]), "end_turn");
         v["usage"] =
