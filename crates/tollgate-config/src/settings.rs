@@ -100,6 +100,14 @@ pub struct LitellmSettings {
     /// Request model name → model name, applied before routing.
     #[serde(deserialize_with = "de::string_map")]
     pub model_alias_map: IndexMap<String, String>,
+    /// Price file in LiteLLM's `model_prices_and_context_window.json` format, merged over the
+    /// built-in table: a local path (relative to the config) or `file://` URL. When unset, env
+    /// `LITELLM_MODEL_COST_MAP_URL`.
+    #[serde(
+        deserialize_with = "de::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub model_cost_map_url: Option<String>,
     /// Every other key. LiteLLM sets each as a module global, so none is an error.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

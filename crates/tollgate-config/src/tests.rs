@@ -250,6 +250,20 @@ fn full_config_types_settings_sections() {
 }
 
 #[test]
+fn a_price_file_setting_is_read() {
+    let c =
+        load_str("model_list: []\nlitellm_settings:\n  model_cost_map_url: prices/custom.json\n")
+            .unwrap();
+    assert_eq!(
+        c.litellm_settings.model_cost_map_url.as_deref(),
+        Some("prices/custom.json")
+    );
+    assert!(!c.litellm_settings.extra.contains_key("model_cost_map_url"));
+    let c = load_str("model_list: []\n").unwrap();
+    assert_eq!(c.litellm_settings.model_cost_map_url, None);
+}
+
+#[test]
 fn full_config_warns_about_what_would_be_silently_ignored() {
     let (dir, c) = load_full();
     let main = dir.0.join("config.yaml").display().to_string();

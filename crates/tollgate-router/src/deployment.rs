@@ -51,8 +51,6 @@ const ROUTING_AND_CREDENTIAL_KEYS: &[&str] = &[
     "azure_scope",
     "azure_authority_host",
     "watsonx_region_name",
-    "input_cost_per_second",
-    "output_cost_per_second",
     "model_id",
     "use_psc_endpoint_format",
     "health_check_model",
@@ -95,7 +93,10 @@ impl Deployment {
         let lp = &config.litellm_params;
         let mut default_params = Map::new();
         for (k, v) in &lp.extra {
-            if !ROUTING_AND_CREDENTIAL_KEYS.contains(&k.as_str()) && !v.is_null() {
+            if !ROUTING_AND_CREDENTIAL_KEYS.contains(&k.as_str())
+                && !tollgate_pricing::is_price_key(k)
+                && !v.is_null()
+            {
                 default_params.insert(k.clone(), v.clone());
             }
         }
@@ -259,5 +260,24 @@ model_list:
             adapter.api_base(),
             "https://europe-west4-aiplatform.googleapis.com"
         );
+    }
+}
+
+#[cfg(test)]
+mod price_key_tests {
+    use super::*;
+
+    #[test]
+    fn price_fields_are_never_sent_upstream() {
+        let yaml = "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/gpt-4o\n      temperature: 0.5\n      input_cost_per_token: 0.000001\n      input_cost_per_second: 0.001\n      output_cost_per_reasoning_token: 0.00002\n      input_cost_per_token_above_200k_tokens: 0.000006\n      cache_creation_input_token_cost_above_1hr: 0.000006\n";
+        let config =
+            tollgate_config::Config::from_yaml_str(yaml, std::path::Path::new("t.yaml")).unwrap();
+        let d = Deployment::new(
+            &config.model_list[0],
+            false,
+            &Env::with_overlay(Default::default()),
+        );
+        let keys: Vec<&String> = d.params.default_params.keys().collect();
+        assert_eq!(keys, ["temperature"]);
     }
 }
