@@ -123,6 +123,16 @@ impl ModelPrice {
         self.max_input_tokens.or(self.max_tokens)
     }
 
+    /// Input and output price per token as floats (cost-based routing compares their sum);
+    /// `None` when the entry has neither.
+    pub fn per_token_f64(&self) -> Option<(f64, f64)> {
+        if self.input.is_none() && self.output.is_none() {
+            return None;
+        }
+        let f = |r: Option<Usd>| r.map_or(0.0, Usd::to_f64);
+        Some((f(self.input), f(self.output)))
+    }
+
     /// Whether this entry can price anything at all (a deployment's own prices may be all a
     /// model has).
     pub fn has_rates(&self) -> bool {
@@ -273,5 +283,8 @@ mod tests {
         assert_eq!(p.context_window(), Some(128_000));
         assert_eq!(p.fields()["supports_vision"], true);
         assert!(!p.has_rates());
+        assert_eq!(p.per_token_f64(), None);
+        let p = entry(json!({"input_cost_per_token": 2.5e-6}));
+        assert_eq!(p.per_token_f64(), Some((2.5e-6, 0.0)));
     }
 }
