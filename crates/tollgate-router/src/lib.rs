@@ -7,6 +7,7 @@
 
 mod deployment;
 mod mock_response;
+mod pricing;
 mod request_options;
 mod resolve;
 mod stream;
