@@ -22,6 +22,8 @@ pub struct Cost {
     pub output: Usd,
     /// Reasoning (thinking) tokens.
     pub reasoning: Usd,
+    /// Audio prompt and completion tokens.
+    pub audio: Usd,
     /// Time- and query-based charges.
     pub other: Usd,
 }
@@ -29,7 +31,13 @@ pub struct Cost {
 impl Cost {
     /// Everything together.
     pub fn total(&self) -> Usd {
-        self.input + self.cache_read + self.cache_write + self.output + self.reasoning + self.other
+        self.input
+            + self.cache_read
+            + self.cache_write
+            + self.output
+            + self.reasoning
+            + self.audio
+            + self.other
     }
 }
 
@@ -54,6 +62,10 @@ pub struct TokenSplit {
     pub cache_write_1h: u64,
     pub visible_output: u64,
     pub reasoning: u64,
+    /// Audio prompt tokens (not in `plain_input`).
+    pub audio_input: u64,
+    /// Audio completion tokens (not in `visible_output`).
+    pub audio_output: u64,
 }
 
 impl TokenSplit {
@@ -62,7 +74,7 @@ impl TokenSplit {
     /// `prompt_cache_hit_tokens`) and cache writes (`cache_creation_input_tokens`, with
     /// Anthropic's `cache_creation.ephemeral_1h_input_tokens` share); `completion_tokens`
     /// includes reasoning tokens, except at providers (xAI) whose `total_tokens` shows them
-    /// counted on top.
+    /// counted on top. Audio tokens, part of the prompt and completion counts, are split out.
     pub fn of(usage: &Usage) -> Self {
         let top = |k: &str| usage.extra.get(k).and_then(Value::as_u64).unwrap_or(0);
         let cache_read = match usage.cached_tokens() {
@@ -78,9 +90,21 @@ impl TokenSplit {
             .unwrap_or(0)
             .min(cache_write);
         let prompt = usage.prompt_tokens;
+        let audio_input = usage
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.audio_tokens)
+            .unwrap_or(0);
+        let audio_output = usage
+            .completion_tokens_details
+            .as_ref()
+            .and_then(|d| d.audio_tokens)
+            .unwrap_or(0);
         let plain_input = prompt
             .saturating_sub(cache_read)
             .saturating_sub(cache_write);
+        let audio_input = audio_input.min(plain_input);
+        let plain_input = plain_input - audio_input;
         let reasoning = usage.reasoning_tokens();
         let completion = usage.completion_tokens;
         let counted_on_top = reasoning > 0
@@ -95,6 +119,8 @@ impl TokenSplit {
         } else {
             reasoning.min(completion)
         };
+        let audio_output = audio_output.min(visible_output);
+        let visible_output = visible_output - audio_output;
         TokenSplit {
             prompt,
             plain_input,
@@ -103,6 +129,8 @@ impl TokenSplit {
             cache_write_1h: write_1h,
             visible_output,
             reasoning,
+            audio_input,
+            audio_output,
         }
     }
 }
@@ -133,6 +161,8 @@ impl ModelPrice {
         let cache_write = pick(tier.and_then(|t| t.cache_write), self.cache_write).or(input);
         let cache_write_1h = self.cache_write_1h.or(cache_write);
         let reasoning = pick(tier.and_then(|t| t.reasoning), self.reasoning).or(output);
+        let audio_input = self.audio_input.or(input);
+        let audio_output = self.audio_output.or(output);
 
         let times = |rate: Option<Usd>, n: u64| -> Result<Usd, CostError> {
             match rate {
@@ -161,6 +191,10 @@ impl ModelPrice {
             ])?,
             output: times(output, split.visible_output)?,
             reasoning: times(reasoning, split.reasoning)?,
+            audio: sum(&[
+                times(audio_input, split.audio_input)?,
+                times(audio_output, split.audio_output)?,
+            ])?,
             other: sum(&[
                 per_time(self.input_per_second)?,
                 per_time(self.output_per_second)?,
@@ -173,6 +207,7 @@ impl ModelPrice {
             cost.cache_write,
             cost.output,
             cost.reasoning,
+            cost.audio,
             cost.other,
         ])?;
         Ok(cost)

@@ -40,6 +40,10 @@ pub struct ModelPrice {
     pub cache_write_1h: Option<Usd>,
     /// Per reasoning token, when the model bills them apart from visible output.
     pub reasoning: Option<Usd>,
+    /// Per audio prompt token (`prompt_tokens_details.audio_tokens`).
+    pub audio_input: Option<Usd>,
+    /// Per audio completion token (`completion_tokens_details.audio_tokens`).
+    pub audio_output: Option<Usd>,
     /// Per second of call time (deployments billed by time, e.g. dedicated endpoints).
     pub input_per_second: Option<Usd>,
     pub output_per_second: Option<Usd>,
@@ -105,6 +109,8 @@ impl ModelPrice {
             cache_write: usd("cache_creation_input_token_cost")?,
             cache_write_1h: usd("cache_creation_input_token_cost_above_1hr")?,
             reasoning: usd("output_cost_per_reasoning_token")?,
+            audio_input: usd("input_cost_per_audio_token")?,
+            audio_output: usd("output_cost_per_audio_token")?,
             input_per_second: usd("input_cost_per_second")?,
             output_per_second: usd("output_cost_per_second")?,
             per_query: usd("input_cost_per_query")?,

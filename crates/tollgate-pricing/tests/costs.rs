@@ -593,3 +593,20 @@ fn the_configured_price_file_is_loaded() {
     assert!(t.get("acme/model").is_some());
     assert!(t.get("gpt-4o").is_some());
 }
+
+#[test]
+fn audio_tokens_are_priced_at_the_audio_rates() {
+    let u = usage(
+        json!({"prompt_tokens": 1100, "completion_tokens": 600, "total_tokens": 1700,
+        "prompt_tokens_details": {"audio_tokens": 1000, "cached_tokens": 0},
+        "completion_tokens_details": {"audio_tokens": 500, "reasoning_tokens": 0}}),
+    );
+    let t = PriceTable::builtin();
+    let c = t.cost("openai/gpt-4o-audio-preview", &u).unwrap();
+    assert_eq!(c.input, usd("0.00025")); // 100 text × $2.50/M
+    assert_eq!(c.output, usd("0.001")); // 100 text × $10/M
+    assert_eq!(c.audio, usd("0.08")); // 1000 × $40/M + 500 × $80/M
+    assert_eq!(c.total(), usd("0.08125"));
+    // Without audio rates, audio tokens are plain input and output.
+    assert_eq!(total(&t, "gpt-4o", &u), "0.00875");
+}
