@@ -22,6 +22,17 @@ const BEDROCK_REGION_PREFIXES: &[&str] =
 /// Bedrock route segments LiteLLM accepts between `bedrock/` and the model id.
 const BEDROCK_ROUTES: &[&str] = &["converse/", "invoke/"];
 
+/// OpenRouter's vendor namespaces and the table prefix of the vendor's own API: OpenRouter
+/// bills first-party models at the vendor's list price.
+const OPENROUTER_VENDORS: &[(&str, &str)] = &[
+    ("openai", ""),
+    ("anthropic", ""),
+    ("google", "gemini/"),
+    ("x-ai", "xai/"),
+    ("mistralai", "mistral/"),
+    ("deepseek", "deepseek/"),
+];
+
 /// Model entries by lower-cased key.
 #[derive(Debug, Clone, Default)]
 pub struct PriceTable {
@@ -35,6 +46,12 @@ impl PriceTable {
         // missing rather than take the gateway down.
         let (table, _errors) = parse_lenient(BUILTIN);
         table
+    }
+
+    /// The built-in table, parsed on first use and shared by every caller.
+    pub fn shared_builtin() -> &'static PriceTable {
+        static TABLE: std::sync::OnceLock<PriceTable> = std::sync::OnceLock::new();
+        TABLE.get_or_init(PriceTable::builtin)
     }
 
     /// A table of only the entries of `json` (LiteLLM's format; `sample_spec` and non-object
@@ -305,6 +322,17 @@ fn candidates(model: &str) -> Vec<String> {
         if let Some(bare) = strip_region(rest) {
             push(&mut out, format!("{provider}/{bare}"));
             push(&mut out, bare.to_owned());
+        }
+        if provider == "openrouter" {
+            if let Some((vendor, id)) = rest.split_once('/') {
+                if let Some((_, prefix)) = OPENROUTER_VENDORS.iter().find(|(v, _)| *v == vendor) {
+                    push(&mut out, format!("{prefix}{id}"));
+                    // `claude-sonnet-4.5` there, `claude-sonnet-4-5` at Anthropic.
+                    if vendor == "anthropic" {
+                        push(&mut out, id.replace('.', "-"));
+                    }
+                }
+            }
         }
     } else if let Some(bare) = strip_region(model) {
         push(&mut out, bare.to_owned());

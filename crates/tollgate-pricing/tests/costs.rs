@@ -153,6 +153,7 @@ fn every_builtin_chat_and_embedding_entry_has_rates_and_a_window() {
     let raw: serde_json::Map<String, Value> =
         serde_json::from_str(include_str!("../data/prices.json")).unwrap();
     assert_eq!(raw.len(), t.len(), "every built-in entry reads");
+    assert_eq!(PriceTable::shared_builtin().len(), t.len());
     for key in raw.keys() {
         let p = t.entry(key).unwrap();
         assert!(p.input.is_some() && p.output.is_some(), "{key}");
@@ -609,4 +610,33 @@ fn audio_tokens_are_priced_at_the_audio_rates() {
     assert_eq!(c.total(), usd("0.08125"));
     // Without audio rates, audio tokens are plain input and output.
     assert_eq!(total(&t, "gpt-4o", &u), "0.00875");
+}
+
+/// openai_compat/openrouter/chat_usage.json: Grok 4 through OpenRouter, 682 of 687 prompt
+/// tokens cached, reasoning inside completion_tokens.
+#[test]
+fn openrouter_first_party_models_are_priced_at_the_vendors_list_price() {
+    let u = usage(
+        json!({"completion_tokens": 240, "completion_tokens_details": {"reasoning_tokens": 165},
+        "prompt_tokens": 687, "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": 682},
+        "total_tokens": 927}),
+    );
+    let t = PriceTable::builtin();
+    // 5 × $3/M + 682 × $0.75/M + 240 × $15/M
+    assert_eq!(total(&t, "openrouter/x-ai/grok-4", &u), "0.0041265");
+    assert_eq!(
+        t.lookup("openrouter/anthropic/claude-sonnet-4.5")
+            .map(|(k, _)| k),
+        Some("claude-sonnet-4-5")
+    );
+    assert_eq!(
+        t.lookup("openrouter/google/gemini-2.5-flash")
+            .map(|(k, _)| k),
+        Some("gemini/gemini-2.5-flash")
+    );
+    assert_eq!(
+        t.lookup("openrouter/openai/gpt-4o-mini").map(|(k, _)| k),
+        Some("gpt-4o-mini")
+    );
+    assert!(t.lookup("openrouter/some-lab/some-model").is_none());
 }
