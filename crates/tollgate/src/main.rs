@@ -205,6 +205,17 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             for w in &config.warnings {
                 eprintln!("warning: {w}");
             }
+            let prices = match tollgate_pricing::PriceTable::from_settings(
+                config.litellm_settings.model_cost_map_url.as_deref(),
+                &config.env,
+                path.parent().unwrap_or(std::path::Path::new(".")),
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            };
             match tollgate_router::Router::from_config(&config) {
                 Err(e) => {
                     eprintln!("{}: {e}", path.display());
@@ -222,7 +233,18 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                                 );
                             }
                             _ => {
-                                println!("  {} -> {} (id {})", d.model_name, d.litellm_model, d.id)
+                                // A wildcard's price depends on the model each request names.
+                                let unpriced =
+                                    d.pattern.is_none() && d.price(&prices, None).is_err();
+                                let note = if unpriced {
+                                    " (no price: its spend is recorded as 0)"
+                                } else {
+                                    ""
+                                };
+                                println!(
+                                    "  {} -> {} (id {}){note}",
+                                    d.model_name, d.litellm_model, d.id
+                                )
                             }
                         }
                     }

@@ -72,6 +72,41 @@ fn check_config_accepts_unknown_keys_with_warnings_and_flags_unimplemented_provi
 }
 
 #[test]
+fn check_config_reads_the_price_file_and_names_unpriced_deployments() {
+    let dir = temp_dir();
+    let path = dir.join("config.yaml");
+    std::fs::write(
+        &path,
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/gpt-4o\n  - model_name: b\n    litellm_params:\n      model: hosted_vllm/mine\n      api_base: http://127.0.0.1:9/v1\n  - model_name: c\n    litellm_params:\n      model: hosted_vllm/priced\n      api_base: http://127.0.0.1:9/v1\nlitellm_settings:\n  model_cost_map_url: prices.json\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("prices.json"),
+        r#"{"hosted_vllm/priced": {"input_cost_per_token": 1e-7, "output_cost_per_token": 2e-7}}"#,
+    )
+    .unwrap();
+    let out = tollgate(&["check-config", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ->")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(!line("a").contains("no price"), "{stdout}");
+    assert!(line("b").contains("no price"), "{stdout}");
+    assert!(!line("c").contains("no price"), "{stdout}");
+
+    std::fs::write(dir.join("prices.json"), "{not json").unwrap();
+    let out = tollgate(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("prices.json"), "{stderr}");
+}
+
+#[test]
 fn version_and_help() {
     let out = tollgate(&["--version"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
