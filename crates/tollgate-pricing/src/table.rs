@@ -387,6 +387,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_builtin_file_reads_without_errors() {
+        let (table, errors) = parse_lenient(BUILTIN);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(!table.is_empty());
+        let strict = PriceTable::from_json_str(BUILTIN, Path::new("prices.json")).unwrap();
+        assert_eq!(strict.len(), table.len());
+    }
+
+    #[test]
     fn candidate_keys_follow_litellm_conventions() {
         assert_eq!(
             candidates("bedrock/converse/us.anthropic.claude-3-5-sonnet-20241022-v2:0"),
