@@ -49,6 +49,14 @@ pub(super) struct Candidate {
     pub index: Option<u32>,
     #[serde(default)]
     pub logprobs_result: Option<Value>,
+    #[serde(default)]
+    pub grounding_metadata: Option<Value>,
+    #[serde(default)]
+    pub citation_metadata: Option<Value>,
+    #[serde(default)]
+    pub url_context_metadata: Option<Value>,
+    #[serde(default)]
+    pub safety_ratings: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,6 +312,38 @@ pub(super) fn signature_fields(key: &str, value: Value) -> Extra {
     extra
 }
 
+/// The candidates' grounding, citation, URL-context and safety metadata under LiteLLM's
+/// response fields (`vertex_ai_grounding_metadata`, ...): one list entry per candidate that
+/// carries it, a field only when some candidate does. Kept verbatim: clients render search
+/// results and citations from it, so dropping it would lose what the user paid for.
+pub(super) fn candidate_metadata(candidates: &[Candidate]) -> Extra {
+    let mut extra = Extra::new();
+    let fields: [(&str, fn(&Candidate) -> Option<&Value>); 4] = [
+        ("vertex_ai_grounding_metadata", |c| {
+            c.grounding_metadata.as_ref()
+        }),
+        ("vertex_ai_url_context_metadata", |c| {
+            c.url_context_metadata.as_ref()
+        }),
+        ("vertex_ai_safety_results", |c| c.safety_ratings.as_ref()),
+        ("vertex_ai_citation_metadata", |c| {
+            c.citation_metadata.as_ref()
+        }),
+    ];
+    for (key, get) in fields {
+        let values: Vec<Value> = candidates
+            .iter()
+            .filter_map(get)
+            .filter(|v| !v.is_null())
+            .cloned()
+            .collect();
+        if !values.is_empty() {
+            extra.insert(key.to_owned(), Value::Array(values));
+        }
+    }
+    extra
+}
+
 /// `modelVersion` without the `models/` prefix some responses carry.
 pub(super) fn model_name(version: Option<&str>, fallback: &str) -> String {
     version
@@ -338,6 +378,7 @@ impl GeminiAdapter {
         }
         let mut ids = CallIds::new(r.response_id.as_deref());
         let candidates = r.candidates.unwrap_or_default();
+        let metadata = candidate_metadata(&candidates);
         let mut choices = Vec::with_capacity(candidates.len().max(1));
         for (pos, c) in candidates.iter().enumerate() {
             let p = pieces(c.parts());
@@ -416,7 +457,7 @@ impl GeminiAdapter {
             usage: r.usage_metadata.as_ref().map(usage),
             system_fingerprint: None,
             service_tier: None,
-            extra: Extra::new(),
+            extra: metadata,
         })
     }
 
@@ -544,6 +585,38 @@ mod tests {
             (10, 12, 22)
         );
         assert_eq!((u.cached_tokens(), u.reasoning_tokens()), (4, 7));
+    }
+
+    #[test]
+    fn grounding_citation_url_context_and_safety_metadata_are_kept() {
+        let grounding = json!({"webSearchQueries": ["who won euro 2024"],
+            "groundingChunks": [{"web": {"uri": "https://example.com/a", "title": "a"}}],
+            "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": 5, "text": "Spain"},
+                "groundingChunkIndices": [0], "confidenceScores": [0.9]}],
+            "searchEntryPoint": {"renderedContent": "<div></div>"}, "futureField": 1});
+        let safety =
+            json!([{"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"}]);
+        let citation =
+            json!({"citations": [{"startIndex": 1, "endIndex": 9, "uri": "https://c.example"}]});
+        let url = json!({"urlMetadata": [{"retrievedUrl": "https://u.example", "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_SUCCESS"}]});
+        let r = parse(json!({"candidates": [
+            {"content": {"parts": [{"text": "Spain"}]}, "finishReason": "STOP", "index": 0,
+             "groundingMetadata": grounding, "safetyRatings": safety,
+             "citationMetadata": citation, "urlContextMetadata": url},
+            {"content": {"parts": [{"text": "Spain!"}]}, "finishReason": "STOP", "index": 1,
+             "safetyRatings": []}
+        ]}));
+        let out = serde_json::to_value(&r).unwrap();
+        assert_eq!(out["vertex_ai_grounding_metadata"], json!([grounding]));
+        assert_eq!(out["vertex_ai_safety_results"], json!([safety, []]));
+        assert_eq!(out["vertex_ai_citation_metadata"], json!([citation]));
+        assert_eq!(out["vertex_ai_url_context_metadata"], json!([url]));
+        // Without any, the response has none of the fields.
+        let plain = serde_json::to_value(parse(json!({"candidates": [
+            {"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}]})))
+        .unwrap();
+        assert!(plain.get("vertex_ai_grounding_metadata").is_none());
+        assert!(plain.get("vertex_ai_safety_results").is_none());
     }
 
     #[test]

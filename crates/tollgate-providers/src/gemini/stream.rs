@@ -17,7 +17,8 @@ use tollgate_core::{
 use super::GeminiAdapter;
 use super::error::error_from_value;
 use super::response::{
-    CallIds, GenerateContentResponse, finish_reason, model_name, now, pieces, unique_suffix, usage,
+    CallIds, GenerateContentResponse, candidate_metadata, finish_reason, model_name, now, pieces,
+    unique_suffix, usage,
 };
 use crate::sse::SseDecoder;
 use crate::stream_event::StreamEvent;
@@ -40,6 +41,9 @@ pub struct GeminiStreamDecoder {
     blocked: bool,
     /// `Done` or an error was emitted; nothing follows.
     ended: bool,
+    /// Grounding/citation/safety metadata not yet sent: an event can carry it without any
+    /// delta to ride on (usually the last one), so it waits for the next chunk out.
+    metadata: Extra,
 }
 
 #[derive(Debug)]
@@ -65,6 +69,7 @@ impl GeminiAdapter {
             usage: None,
             blocked: false,
             ended: false,
+            metadata: Extra::new(),
         }
     }
 }
@@ -133,7 +138,9 @@ impl GeminiStreamDecoder {
             }));
             return out;
         }
-        out.push(StreamEvent::Chunk(Box::new(self.chunk(closing))));
+        let mut closing = self.chunk(closing);
+        closing.extra = std::mem::take(&mut self.metadata);
+        out.push(StreamEvent::Chunk(Box::new(closing)));
         if let Some(u) = self.usage.take() {
             let mut c = self.chunk(Vec::new());
             c.usage = Some(Some(*u));
@@ -194,6 +201,8 @@ impl GeminiStreamDecoder {
             self.usage = Some(Box::new(usage(m)));
         }
         let candidates = r.candidates.unwrap_or_default();
+        // The latest metadata replaces what is pending: Gemini sends it whole, not as deltas.
+        self.metadata.extend(candidate_metadata(&candidates));
         if candidates.is_empty()
             && r.prompt_feedback
                 .as_ref()
@@ -294,7 +303,9 @@ impl GeminiStreamDecoder {
         if choices.is_empty() {
             return None;
         }
-        Some(StreamEvent::Chunk(Box::new(self.chunk(choices))))
+        let mut chunk = self.chunk(choices);
+        chunk.extra = std::mem::take(&mut self.metadata);
+        Some(StreamEvent::Chunk(Box::new(chunk)))
     }
 
     fn chunk(&self, choices: Vec<ChunkChoice>) -> ChatCompletionChunk {
@@ -363,6 +374,35 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn grounding_metadata_reaches_the_client_even_on_an_event_without_text() {
+        let grounding = json!({"webSearchQueries": ["q"], "groundingChunks": [{"web": {"uri": "https://e.example"}}]});
+        let safety = json!([{"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}]);
+        let input = sse(&[
+            json!({"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "safetyRatings": safety}]}),
+            json!({"candidates": [{"content": {"parts": [{"text": ""}]}, "finishReason": "STOP",
+                   "groundingMetadata": grounding}]}),
+        ]);
+        let events = run("gemini/gemini-2.5-flash", input.as_bytes(), 7);
+        let c = chunks(&events);
+        assert_eq!(c[0].extra["vertex_ai_safety_results"], json!([safety]));
+        assert!(c[0].extra.get("vertex_ai_grounding_metadata").is_none());
+        // The second event has no delta: its metadata rides on the closing chunk.
+        let closing = c
+            .iter()
+            .find(|c| c.choices.iter().any(|x| x.finish_reason.is_some()))
+            .unwrap();
+        assert_eq!(
+            closing.extra["vertex_ai_grounding_metadata"],
+            json!([grounding])
+        );
+        let sent: usize = c
+            .iter()
+            .filter(|c| c.extra.contains_key("vertex_ai_grounding_metadata"))
+            .count();
+        assert_eq!(sent, 1);
     }
 
     #[test]
