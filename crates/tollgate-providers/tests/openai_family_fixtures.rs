@@ -1307,14 +1307,22 @@ fn forwarded_streams_yield_exactly_the_recorded_data_payloads() {
             }
             Path::Normalised => {
                 assert!(t.raw_payloads.is_empty(), "{file}");
-                // Each payload became one chunk (the error payload became the Error event),
-                // and every field of it survived except the renamed `reasoning`.
-                let payloads: Vec<Value> = payloads
+                // Each payload became one chunk (the error payload became the Error event,
+                // preceded by a usage chunk when it reported usage), and every field of it
+                // survived except the renamed `reasoning`.
+                let all: Vec<Value> = payloads
                     .iter()
                     .map(|p| serde_json::from_slice(p).unwrap())
-                    .filter(|v: &Value| v.get("error").is_none())
                     .collect();
-                assert_eq!(t.chunks.len(), payloads.len(), "{file}");
+                let errors_with_usage = all
+                    .iter()
+                    .filter(|v| v.get("error").is_some() && v.get("usage").is_some())
+                    .count();
+                let payloads: Vec<Value> = all
+                    .into_iter()
+                    .filter(|v| v.get("error").is_none())
+                    .collect();
+                assert_eq!(t.chunks.len(), payloads.len() + errors_with_usage, "{file}");
                 for (i, (chunk, payload)) in t.chunks.iter().zip(&payloads).enumerate() {
                     let chunk = serde_json::to_value(chunk).unwrap();
                     assert_nothing_dropped(payload, &chunk, &format!("{file}#{i}"), &["reasoning"]);
@@ -1590,7 +1598,19 @@ fn openrouter_stream_reasoning_becomes_reasoning_content() {
 fn openrouter_midstream_error_ends_the_stream_with_its_status() {
     let Some(fx) = fixtures() else { return };
     let (events, t) = transcript(&fx, MIDSTREAM_ERROR);
-    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events.len(), 5, "{events:?}");
+    // The error chunk's usage (tokens OpenRouter billed) comes first, as a usage chunk, so
+    // usage tracking and spend see it.
+    let u = t.usage.as_ref().expect("usage of the failed stream");
+    assert_eq!(
+        (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+        (43, 10, 53)
+    );
+    assert!(u.extra.contains_key("cost_details"), "{u:?}");
+    assert!(
+        matches!(&events[3], StreamEvent::Chunk(c) if c.choices.is_empty()
+        && c.id == "gen-1762179802-UN8pkJI4AGZvryk0kFnb")
+    );
     assert!(
         !t.done,
         "[DONE] after the error must not turn it into a success"

@@ -86,7 +86,8 @@ impl GeminiStreamDecoder {
             if self.ended {
                 break;
             }
-            out.extend(self.event(&ev.data));
+            let ev = self.event(&ev.data, &mut out);
+            out.extend(ev);
         }
         out
     }
@@ -99,7 +100,8 @@ impl GeminiStreamDecoder {
             return out;
         }
         if let Some(ev) = self.sse.finish() {
-            out.extend(self.event(&ev.data));
+            let ev = self.event(&ev.data, &mut out);
+            out.extend(ev);
         }
         if self.ended {
             return out;
@@ -150,7 +152,8 @@ impl GeminiStreamDecoder {
         out
     }
 
-    fn event(&mut self, data: &Bytes) -> Option<StreamEvent> {
+    /// One SSE event; an error event that reports usage first pushes it onto `out`.
+    fn event(&mut self, data: &Bytes, out: &mut Vec<StreamEvent>) -> Option<StreamEvent> {
         let trimmed = data.trim_ascii();
         if trimmed.is_empty() || trimmed == b"[DONE]" {
             return None;
@@ -181,6 +184,17 @@ impl GeminiStreamDecoder {
         };
         if let Some(err) = &r.error {
             self.ended = true;
+            if let Some(m) = &r.usage_metadata {
+                out.push(StreamEvent::usage_before_error(
+                    self.id
+                        .as_deref()
+                        .or(r.response_id.as_deref())
+                        .unwrap_or_default(),
+                    &self.model,
+                    self.created,
+                    usage(m),
+                ));
+            }
             return Some(StreamEvent::Error(error_from_value(
                 self.provider,
                 500,
@@ -403,6 +417,27 @@ mod tests {
             .filter(|c| c.extra.contains_key("vertex_ai_grounding_metadata"))
             .count();
         assert_eq!(sent, 1);
+    }
+
+    #[test]
+    fn an_error_event_with_usage_reports_the_usage_before_the_error() {
+        let input = sse(&[
+            json!({"candidates": [{"content": {"parts": [{"text": "a"}]}}], "responseId": "r9"}),
+            json!({"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"},
+                   "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 4, "totalTokenCount": 15}}),
+        ]);
+        let events = run("gemini/gemini-2.5-flash", input.as_bytes(), 5);
+        assert_eq!(events.len(), 3, "{events:?}");
+        let StreamEvent::Chunk(u) = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert!(u.choices.is_empty());
+        assert_eq!(u.id, "r9");
+        assert_eq!(
+            u.usage().map(|u| (u.prompt_tokens, u.completion_tokens)),
+            Some((11, 4))
+        );
+        assert!(matches!(&events[2], StreamEvent::Error(e) if e.status() == 503));
     }
 
     #[test]

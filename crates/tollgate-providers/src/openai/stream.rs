@@ -27,6 +27,12 @@ pub struct OpenAiStreamDecoder {
 #[derive(Debug, Deserialize)]
 struct ChunkTap {
     #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    created: Option<i64>,
+    #[serde(default)]
     usage: Option<Usage>,
     #[serde(default)]
     error: Option<Value>,
@@ -66,9 +72,7 @@ impl OpenAiStreamDecoder {
             if self.saw_done {
                 break;
             }
-            if let Some(e) = self.event(ev.data) {
-                out.push(e);
-            }
+            self.event(ev.data, &mut out);
         }
         out
     }
@@ -79,7 +83,7 @@ impl OpenAiStreamDecoder {
         let mut out = Vec::new();
         if !self.saw_done {
             if let Some(ev) = self.sse.finish() {
-                out.extend(self.event(ev.data));
+                self.event(ev.data, &mut out);
             }
         }
         if !self.saw_done {
@@ -96,7 +100,15 @@ impl OpenAiStreamDecoder {
         out
     }
 
-    fn event(&mut self, data: Bytes) -> Option<StreamEvent> {
+    fn event(&mut self, data: Bytes, out: &mut Vec<StreamEvent>) {
+        if let Some(ev) = self.translate(data, out) {
+            out.push(ev);
+        }
+    }
+
+    /// One SSE event; a mid-stream error that reports usage (OpenRouter's does) first pushes
+    /// that usage onto `out`.
+    fn translate(&mut self, data: Bytes, out: &mut Vec<StreamEvent>) -> Option<StreamEvent> {
         let trimmed = data.trim_ascii();
         if trimmed.is_empty() {
             return None;
@@ -111,6 +123,14 @@ impl OpenAiStreamDecoder {
         };
         if let Some(err) = tap.error {
             self.saw_done = true;
+            if let Some(usage) = tap.usage {
+                out.push(StreamEvent::usage_before_error(
+                    tap.id.as_deref().unwrap_or_default(),
+                    tap.model.as_deref().unwrap_or_default(),
+                    tap.created.unwrap_or_default(),
+                    usage,
+                ));
+            }
             return Some(StreamEvent::Error(self.midstream_error(&err)));
         }
         let choices = tap.choices.as_deref().unwrap_or_default();
@@ -260,6 +280,27 @@ data: [DONE]\n\n";
         match &events[1] {
             StreamEvent::Error(e) => assert_eq!(e.status(), 502),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn midstream_error_usage_comes_first_as_a_usage_chunk() {
+        let input = b"data: {\"id\":\"c\",\"model\":\"m\",\"created\":7,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"id\":\"c\",\"model\":\"m\",\"created\":7,\"error\":{\"code\":429,\"message\":\"slow down\"},\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7,\"cost\":0.1}}\n\n";
+        for model in ["openai/gpt-4o", "openrouter/x/y"] {
+            let events = run(model, input, 13);
+            assert_eq!(events.len(), 3, "{events:?}");
+            let StreamEvent::Chunk(c) = &events[1] else {
+                panic!("{events:?}")
+            };
+            assert!(c.choices.is_empty());
+            assert_eq!((c.id.as_str(), c.model.as_str(), c.created), ("c", "m", 7));
+            let u = c.usage().unwrap();
+            assert_eq!(
+                (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+                (5, 2, 7)
+            );
+            assert_eq!(u.extra["cost"], 0.1);
+            assert!(matches!(&events[2], StreamEvent::Error(e) if e.status() == 429));
         }
     }
 
