@@ -284,7 +284,7 @@ impl Adapter {
             Self::Cohere(_) => Ok(()),
             Self::Ollama(_) => Ok(()),
             Self::VertexAi(a) => a.authorize(http, request).await,
-            Self::Bedrock(a) => a.authorize(request),
+            Self::Bedrock(a) => a.authorize(http, request).await,
         }
     }
 

@@ -57,8 +57,8 @@ pub struct AwsParams {
     /// `model_id`: the id (often a provisioned-throughput or inference-profile ARN) put in
     /// the URL instead of the model name.
     pub model_id: Option<String>,
-    /// STS / profile settings, read so that a deployment relying on them is refused clearly
-    /// rather than signed with other credentials.
+    /// STS, profile and web-identity settings (resolved in the Bedrock adapter's
+    /// credential chain).
     pub role_name: Option<String>,
     pub session_name: Option<String>,
     pub profile_name: Option<String>,

@@ -29,7 +29,7 @@
 //!   `AZURE_SCOPE` / the Cognitive Services scope. An explicit `azure_ad_token` param wins over
 //!   a key, as the Azure SDK lets it.
 
-mod auth;
+pub(crate) mod auth;
 mod error;
 mod request;
 mod response;

@@ -14,6 +14,7 @@
 //! the current time, read only by [`BedrockAdapter::parse_chat_response`] and
 //! [`BedrockAdapter::stream_decoder`]; the `*_at` variants take both and are what tests use.
 
+mod credentials;
 mod error;
 mod request;
 mod response;
@@ -30,7 +31,7 @@ use http::HeaderValue;
 use tollgate_core::{Env, GatewayError, ModelRef, Provider};
 
 use crate::params::ProviderParams;
-use crate::transport::UpstreamRequest;
+use crate::transport::{HttpClient, UpstreamRequest};
 
 /// Prefix of error messages: `BedrockException - ...`, as LiteLLM prints it.
 pub const PROVIDER_NAME: &str = "Bedrock";
@@ -77,8 +78,8 @@ enum Auth {
     Bearer(String),
     /// SigV4 with static credentials.
     SigV4(SigV4Credentials),
-    /// Nothing usable; `authorize` reports why.
-    Missing,
+    /// SigV4 with credentials fetched (STS, profile, container, instance) and cached.
+    Provider(credentials::CredentialProvider),
 }
 
 /// Static AWS credentials.
@@ -100,7 +101,7 @@ impl std::fmt::Debug for Auth {
                 c.access_key_id,
                 c.session_token.is_some()
             ),
-            Self::Missing => f.write_str("Missing"),
+            Self::Provider(p) => p.fmt(f),
         }
     }
 }
@@ -141,8 +142,8 @@ impl BedrockAdapter {
     /// (InvokeModel) `api_base` comes first, as in LiteLLM. Credentials: `api_key` (Bearer) >
     /// `aws_access_key_id` + `aws_secret_access_key` (+ `aws_session_token`) >
     /// `AWS_BEARER_TOKEN_BEDROCK` (Bearer) > `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`
-    /// (+ `AWS_SESSION_TOKEN`). Role, profile and web-identity settings need STS or local
-    /// files, which Tollgate does not do: they are refused, never silently replaced.
+    /// (+ `AWS_SESSION_TOKEN`) > the AWS default chain, with role, profile and web-identity
+    /// settings first as in LiteLLM (see [`resolve_auth`]).
     pub fn new(
         model: &ModelRef,
         params: &ProviderParams,
@@ -175,7 +176,7 @@ impl BedrockAdapter {
                 .unwrap_or_else(|| default.clone()),
         );
         let invoke_endpoint = normalize_endpoint(api_base.or(runtime_endpoint).unwrap_or(default));
-        let auth = resolve_auth(params, env)?;
+        let auth = resolve_auth(params, env, &region)?;
         let mut params = params.clone();
         // Resolved into `auth`; not kept twice (and never in `Debug` output).
         params.api_key = None;
@@ -241,13 +242,30 @@ impl BedrockAdapter {
         base_model(&self.url_model)
     }
 
-    /// Signs `request` with SigV4 (or checks a Bearer key is there). Called right before
-    /// every send, so a retry gets a fresh date and signature.
-    pub fn authorize(&self, request: &mut UpstreamRequest) -> Result<(), GatewayError> {
+    /// Signs `request` with SigV4 (or checks a Bearer key is there), fetching credentials
+    /// first when they come from STS, a profile, the container or the instance (cached until
+    /// five minutes before they expire). Called right before every send, so a retry gets a
+    /// fresh date and signature.
+    pub async fn authorize(
+        &self,
+        http: &HttpClient,
+        request: &mut UpstreamRequest,
+    ) -> Result<(), GatewayError> {
+        if let Auth::Provider(p) = &self.auth {
+            let creds = p.credentials(http).await?;
+            return sign_request(
+                request,
+                &creds,
+                &self.region,
+                SIGNING_SERVICE,
+                SystemTime::now(),
+            );
+        }
         self.authorize_at(request, SystemTime::now())
     }
 
-    /// As [`Self::authorize`], signing as of `time`.
+    /// As [`Self::authorize`] for credentials known without I/O (Bearer keys and static
+    /// keys), signing as of `time`; fetched credentials need [`Self::authorize`].
     pub fn authorize_at(
         &self,
         request: &mut UpstreamRequest,
@@ -256,11 +274,9 @@ impl BedrockAdapter {
         match &self.auth {
             Auth::Bearer(_) => Ok(()),
             Auth::SigV4(creds) => sign_request(request, creds, &self.region, SIGNING_SERVICE, time),
-            Auth::Missing => Err(GatewayError::Authentication {
-                message: format!(
-                    "{PROVIDER_NAME}Exception - no AWS credentials for this deployment: set aws_access_key_id and aws_secret_access_key (or api_key for a Bedrock API key) in litellm_params, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_BEARER_TOKEN_BEDROCK) in the environment"
-                ),
-            }),
+            Auth::Provider(_) => Err(GatewayError::Internal(
+                "these AWS credentials are fetched: sign with authorize".into(),
+            )),
         }
     }
 
@@ -397,64 +413,107 @@ pub fn encode_model_id(id: &str) -> String {
     out
 }
 
-fn resolve_auth(params: &ProviderParams, env: &Env) -> Result<Auth, GatewayError> {
+/// Credential precedence, as LiteLLM's `BaseAWSLLM.get_credentials` (each `aws_*` setting
+/// falling back to its upper-case environment variable), first match wins:
+/// 1. `api_key` (Bearer);
+/// 2. `aws_web_identity_token` + `aws_role_name` (AssumeRoleWithWebIdentity);
+/// 3. `aws_role_name` (AssumeRole, signed with the static keys of `litellm_params` or the
+///    environment, else `aws_profile_name`, else the default chain);
+/// 4. `aws_profile_name`;
+/// 5. static keys in `litellm_params`;
+/// 6. `AWS_BEARER_TOKEN_BEDROCK`;
+/// 7. `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`;
+/// 8. the default chain (web identity file, shared-file profile, container, IMDSv2).
+fn resolve_auth(params: &ProviderParams, env: &Env, region: &str) -> Result<Auth, GatewayError> {
+    use credentials::{CredentialProvider, SharedFiles, Source, WebToken};
     if let Some(key) = params.api_key.clone().filter(|k| !k.trim().is_empty()) {
         return Ok(Auth::Bearer(key));
     }
     let aws = &params.aws;
-    let sts = [
-        ("aws_role_name", aws.role_name.clone(), "AWS_ROLE_NAME"),
-        (
-            "aws_profile_name",
-            aws.profile_name.clone(),
-            "AWS_PROFILE_NAME",
-        ),
-        (
-            "aws_web_identity_token",
-            aws.web_identity_token.clone(),
-            "AWS_WEB_IDENTITY_TOKEN",
-        ),
-    ];
-    for (key, param, var) in sts {
-        if param.is_some() || env.get(var).is_some() {
-            return Err(GatewayError::invalid_request(
-                format!(
-                    "Bedrock credentials from {key} / {var} (STS role assumption, named profiles, web identity) are not supported by Tollgate yet; configure aws_access_key_id and aws_secret_access_key, or api_key for a Bedrock API key"
-                ),
-                None,
-            ));
-        }
-    }
-    match (&aws.access_key_id, &aws.secret_access_key) {
-        (Some(id), Some(secret)) => {
-            return Ok(Auth::SigV4(SigV4Credentials {
-                access_key_id: id.clone(),
-                secret_access_key: secret.clone(),
-                session_token: aws.session_token.clone(),
-            }));
-        }
-        (None, None) if aws.session_token.is_none() => {}
+    let setting = |param: &Option<String>, var: &str| param.clone().or_else(|| env.get(var));
+    let role = setting(&aws.role_name, "AWS_ROLE_NAME");
+    let session_name = setting(&aws.session_name, "AWS_SESSION_NAME")
+        .unwrap_or_else(|| credentials::DEFAULT_SESSION_NAME.to_owned());
+    let profile = setting(&aws.profile_name, "AWS_PROFILE_NAME");
+    let web_token = setting(&aws.web_identity_token, "AWS_WEB_IDENTITY_TOKEN");
+    let external_id = setting(&aws.external_id, "AWS_EXTERNAL_ID");
+    let sts = credentials::sts_endpoint(aws.sts_endpoint.as_deref(), env, region);
+    let static_keys = match (&aws.access_key_id, &aws.secret_access_key) {
+        (Some(id), Some(secret)) => Some(SigV4Credentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+            session_token: aws.session_token.clone(),
+        }),
+        (None, None) if aws.session_token.is_none() => None,
         _ => {
             return Err(GatewayError::invalid_request(
                 "aws_access_key_id and aws_secret_access_key must be set together (aws_session_token only with both)",
                 None,
             ));
         }
+    };
+    let env_keys = || match (
+        env.get("AWS_ACCESS_KEY_ID"),
+        env.get("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        // The environment's key, secret and token belong together: they are taken as a set.
+        (Some(id), Some(secret)) => Some(SigV4Credentials {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: env.get("AWS_SESSION_TOKEN"),
+        }),
+        _ => None,
+    };
+    let provider = |source| Ok(Auth::Provider(CredentialProvider::new(source)));
+    if let Some(token) = web_token {
+        let Some(role_arn) = role else {
+            return Err(GatewayError::invalid_request(
+                "aws_web_identity_token needs aws_role_name (the ARN of the role to assume)",
+                Some("aws_role_name".into()),
+            ));
+        };
+        return provider(Source::WebIdentity {
+            token: WebToken::Value(token),
+            role_arn,
+            session_name,
+            sts_endpoint: sts,
+        });
+    }
+    if let Some(role_arn) = role {
+        let base = match static_keys.or_else(env_keys) {
+            Some(keys) => Source::Static(keys),
+            None => match &profile {
+                Some(name) => Source::Profile {
+                    name: name.clone(),
+                    files: SharedFiles::from_env(env),
+                },
+                None => Source::default_chain(env, region),
+            },
+        };
+        return provider(Source::AssumeRole {
+            base: Box::new(base),
+            role_arn,
+            session_name,
+            external_id,
+            sts_endpoint: sts,
+            sts_region: region.to_owned(),
+        });
+    }
+    if let Some(name) = profile {
+        return provider(Source::Profile {
+            name,
+            files: SharedFiles::from_env(env),
+        });
+    }
+    if let Some(keys) = static_keys {
+        return Ok(Auth::SigV4(keys));
     }
     if let Some(token) = env.get("AWS_BEARER_TOKEN_BEDROCK") {
         return Ok(Auth::Bearer(token));
     }
-    // The environment's key, secret and token belong together: they are taken as a set.
-    match (
-        env.get("AWS_ACCESS_KEY_ID"),
-        env.get("AWS_SECRET_ACCESS_KEY"),
-    ) {
-        (Some(id), Some(secret)) => Ok(Auth::SigV4(SigV4Credentials {
-            access_key_id: id,
-            secret_access_key: secret,
-            session_token: env.get("AWS_SESSION_TOKEN"),
-        })),
-        _ => Ok(Auth::Missing),
+    match env_keys() {
+        Some(keys) => Ok(Auth::SigV4(keys)),
+        None => provider(Source::default_chain(env, region)),
     }
 }
 
@@ -561,6 +620,22 @@ mod tests {
         ("AWS_ROLE_NAME", ""),
         ("AWS_PROFILE_NAME", ""),
         ("AWS_WEB_IDENTITY_TOKEN", ""),
+        ("AWS_SESSION_NAME", ""),
+        ("AWS_EXTERNAL_ID", ""),
+        ("AWS_STS_ENDPOINT", ""),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", ""),
+        ("AWS_ROLE_ARN", ""),
+        ("AWS_PROFILE", ""),
+        ("AWS_SHARED_CREDENTIALS_FILE", ""),
+        ("AWS_CONFIG_FILE", ""),
+        ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", ""),
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", ""),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", ""),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", ""),
+        // Off EC2 the metadata service never answers; unit tests must not wait for it.
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", "/nonexistent-tollgate-home"),
     ];
 
     fn env(vars: &[(&str, &str)]) -> Env {
@@ -798,17 +873,60 @@ mod tests {
         );
         assert!(matches!(
             build(m, ProviderParams::default(), &[]).auth,
-            Auth::Missing
+            Auth::Provider(_)
         ));
-        // Half a key pair, and STS-based settings, are refused at once.
+        // Half a key pair is refused at once.
         let mut half = keys();
         half.secret_access_key = None;
         assert!(try_build(m, with_aws(half), &[]).is_err());
+        // A role is assumed with the static keys, ahead of everything but api_key.
         let mut role = keys();
         role.role_name = Some("arn:aws:iam::1:role/r".into());
-        let e = try_build(m, with_aws(role), &[]).unwrap_err();
+        let shown = format!("{:?}", build(m, with_aws(role.clone()), &envkeys).auth);
+        assert!(
+            shown.contains("AssumeRole(arn:aws:iam::1:role/r with Static(AKIDEXAMPLE))"),
+            "{shown}"
+        );
+        // Without keys, with the environment's; AWS_ROLE_NAME stands in for the param.
+        let shown = format!(
+            "{:?}",
+            build(
+                m,
+                ProviderParams::default(),
+                &[
+                    ("AWS_ROLE_NAME", "arn:aws:iam::1:role/e"),
+                    envkeys[0],
+                    envkeys[1]
+                ]
+            )
+            .auth
+        );
+        assert!(
+            shown.contains("AssumeRole(arn:aws:iam::1:role/e with Static(ENVKEY))"),
+            "{shown}"
+        );
+        // Web identity wins over a plain role and needs one.
+        role.web_identity_token = Some("oidc".into());
+        assert!(
+            format!("{:?}", build(m, with_aws(role), &[]).auth)
+                .contains("WebIdentity(arn:aws:iam::1:role/r)")
+        );
+        let e = try_build(
+            m,
+            with_aws(AwsParams {
+                web_identity_token: Some("oidc".into()),
+                ..AwsParams::default()
+            }),
+            &[],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("aws_role_name"), "{e}");
-        assert!(try_build(m, ProviderParams::default(), &[("AWS_PROFILE_NAME", "dev")]).is_err());
+        // A profile comes before static keys.
+        let shown = format!(
+            "{:?}",
+            build(m, with_aws(keys()), &[("AWS_PROFILE_NAME", "dev")]).auth
+        );
+        assert_eq!(shown, "CredentialProvider(Profile(dev))");
         // Debug output never carries a secret.
         let a = build(
             m,
@@ -828,13 +946,14 @@ mod tests {
         );
     }
 
-    #[test]
-    fn missing_credentials_fail_at_authorize() {
+    #[tokio::test]
+    async fn missing_credentials_fail_at_authorize() {
         let a = build("bedrock/anthropic.claude-x", ProviderParams::default(), &[]);
         let mut r = request(Method::POST, "https://h/model/x/converse", b"{}");
-        let e = a.authorize(&mut r).unwrap_err();
+        let http = HttpClient::new(&crate::TransportOptions::default()).unwrap();
+        let e = a.authorize(&http, &mut r).await.unwrap_err();
         assert_eq!(e.status(), 401);
-        assert!(e.to_string().contains("AWS_ACCESS_KEY_ID"), "{e}");
+        assert!(e.to_string().contains("aws_access_key_id"), "{e}");
     }
 
     #[test]
@@ -1044,7 +1163,7 @@ mod tests {
             &[],
         );
         let mut r = request(Method::POST, "https://h/model/x/converse", b"{}");
-        a.authorize(&mut r).unwrap();
+        a.authorize_at(&mut r, SystemTime::now()).unwrap();
         assert!(r.headers.get("x-amz-date").is_none());
     }
 }

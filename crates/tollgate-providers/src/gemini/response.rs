@@ -318,7 +318,8 @@ pub(super) fn signature_fields(key: &str, value: Value) -> Extra {
 /// results and citations from it, so dropping it would lose what the user paid for.
 pub(super) fn candidate_metadata(candidates: &[Candidate]) -> Extra {
     let mut extra = Extra::new();
-    let fields: [(&str, fn(&Candidate) -> Option<&Value>); 4] = [
+    type Field = fn(&Candidate) -> Option<&Value>;
+    let fields: [(&str, Field); 4] = [
         ("vertex_ai_grounding_metadata", |c| {
             c.grounding_metadata.as_ref()
         }),
