@@ -233,6 +233,35 @@ impl Adapter {
         }
     }
 
+    /// The upstream calls one embeddings request needs, in order: one for every provider but
+    /// Bedrock Titan, which embeds one text per call. The engine sends them (I/O is not the
+    /// adapter's) and gives the bodies back to [`Self::merge_embeddings_bodies`].
+    pub fn embeddings_requests(
+        &self,
+        req: &EmbeddingsRequest,
+    ) -> Result<Vec<UpstreamRequest>, GatewayError> {
+        match self {
+            Self::Bedrock(a) => a.embeddings_requests(req),
+            _ => Ok(vec![self.embeddings_request(req)?]),
+        }
+    }
+
+    /// One response body from the bodies of [`Self::embeddings_requests`]' calls, in order;
+    /// the result goes to the usual parse / forward functions.
+    pub fn merge_embeddings_bodies(&self, mut bodies: Vec<Bytes>) -> Result<Bytes, GatewayError> {
+        match self {
+            Self::Bedrock(a) => a.merge_embeddings_bodies(bodies),
+            _ => match (bodies.pop(), bodies.is_empty()) {
+                (Some(only), true) => Ok(only),
+                _ => Err(GatewayError::Internal(format!(
+                    "{} embeddings are one call, not {}",
+                    self.provider_name(),
+                    bodies.len() + 1
+                ))),
+            },
+        }
+    }
+
     /// The client-facing embeddings body and its usage, forwarding bytes.
     pub fn forward_embeddings_response(
         &self,

@@ -6,6 +6,7 @@
 //! today a model group is served round-robin.
 
 mod deployment;
+mod embeddings_fanout;
 mod mock_response;
 mod pricing;
 mod request_options;
@@ -418,10 +419,9 @@ impl Router {
     ) -> Result<(Bytes, Target<'_>, Duration), GatewayError> {
         let opts = RequestOptions::take(&mut req.extra, &mut None)?;
         let target = self.resolve(&req.model, ctx.route)?;
-        let upstream_req = target.adapter.embeddings_request(&req)?;
         let timeout = self.timeout_for(&target, &opts, ctx, false);
         let started = Instant::now();
-        let body = self.exchange(&target, upstream_req, timeout).await?;
+        let body = self.exchange_embeddings(&target, &req, timeout).await?;
         Ok((body, target, started.elapsed()))
     }
 

@@ -24,7 +24,7 @@ use tollgate_core::{
     Tool, ToolCall,
 };
 
-use super::{BedrockAdapter, DEFAULT_MAX_TOKENS, JSON_TOOL_NAME};
+use super::{BedrockAdapter, DEFAULT_MAX_TOKENS, JSON_TOOL_NAME, PROVIDER_NAME};
 use crate::params::CallOptions;
 use crate::transport::UpstreamRequest;
 
@@ -141,9 +141,53 @@ impl BedrockAdapter {
         })
     }
 
+    /// The InvokeModel calls one embeddings request needs: one per text for Titan, which
+    /// embeds a single text per call, else one. The engine sends them (concurrently) and
+    /// hands the bodies, in order, to [`Self::merge_embeddings_bodies`].
+    pub fn embeddings_requests(
+        &self,
+        req: &EmbeddingsRequest,
+    ) -> Result<Vec<UpstreamRequest>, GatewayError> {
+        match (self.embedding_family()?, &req.input) {
+            (EmbeddingFamily::Titan, EmbeddingInput::Many(texts)) if texts.len() > 1 => texts
+                .iter()
+                .map(|text| {
+                    let mut one = req.clone();
+                    one.input = EmbeddingInput::One(text.clone());
+                    self.embeddings_request(&one)
+                })
+                .collect(),
+            _ => Ok(vec![self.embeddings_request(req)?]),
+        }
+    }
+
+    /// One body from the bodies of [`Self::embeddings_requests`]' calls, in request order:
+    /// the Titan answers as a JSON array, which [`Self::parse_embeddings_response`] reads as
+    /// one vector per input with the token counts summed.
+    pub fn merge_embeddings_bodies(&self, mut bodies: Vec<Bytes>) -> Result<Bytes, GatewayError> {
+        if bodies.len() == 1 {
+            if let Some(only) = bodies.pop() {
+                return Ok(only);
+            }
+        }
+        let mut items = Vec::with_capacity(bodies.len());
+        for body in &bodies {
+            let v: Value = serde_json::from_slice(body).map_err(|e| {
+                GatewayError::InvalidUpstreamResponse {
+                    provider: PROVIDER_NAME.to_owned(),
+                    message: e.to_string(),
+                }
+            })?;
+            items.push(v);
+        }
+        serde_json::to_vec(&Value::Array(items))
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::Internal(e.to_string()))
+    }
+
     /// `POST {endpoint}/model/{id}/invoke` with a Titan (`inputText`) or Cohere (`texts`)
-    /// body. Titan embeds one text per call and the engine cannot fan a batch out into
-    /// several calls yet, so a Titan batch is refused rather than half answered.
+    /// body. Titan embeds one text per call: a Titan batch goes through
+    /// [`Self::embeddings_requests`] instead.
     pub fn embeddings_request(
         &self,
         req: &EmbeddingsRequest,
@@ -181,7 +225,7 @@ impl BedrockAdapter {
                 let [text] = texts.as_slice() else {
                     return Err(bad(
                         format!(
-                            "{} embeds one text per call and Tollgate cannot split a batch into several Bedrock calls yet; send {} requests with one input each",
+                            "{} embeds one text per call: a batch of {} inputs is sent as one call per input",
                             self.model,
                             texts.len()
                         ),
@@ -1531,6 +1575,66 @@ mod tests {
         let err = titan.embeddings_request(&batch).unwrap_err();
         assert_eq!(err.status(), 400);
         assert!(err.to_string().contains("one text per call"), "{err}");
+        // A Titan batch is one call per input, each with the batch's parameters.
+        let mut batch3 = EmbeddingsRequest::new("x", vec!["a".into(), "b".into(), "é".into()]);
+        batch3.dimensions = Some(256);
+        let calls = titan.embeddings_requests(&batch3).unwrap();
+        let bodies: Vec<Value> = calls
+            .iter()
+            .map(|c| serde_json::from_slice(&c.body).unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                json!({"inputText": "a", "dimensions": 256}),
+                json!({"inputText": "b", "dimensions": 256}),
+                json!({"inputText": "é", "dimensions": 256})
+            ]
+        );
+        assert!(calls.iter().all(|c| c.url == up.url));
+        let merged = titan
+            .merge_embeddings_bodies(vec![
+                Bytes::from_static(br#"{"embedding":[1.0],"inputTextTokenCount":2}"#),
+                Bytes::from_static(br#"{"embedding":[2.0],"inputTextTokenCount":3}"#),
+                Bytes::from_static(br#"{"embedding":[3.0],"inputTextTokenCount":4}"#),
+            ])
+            .unwrap();
+        let r = titan.parse_embeddings_response(&merged).unwrap();
+        let vectors: Vec<_> = r
+            .data
+            .iter()
+            .map(|d| (d.index, d.embedding.clone()))
+            .collect();
+        assert_eq!(
+            vectors,
+            [
+                (
+                    0,
+                    tollgate_core::embeddings::EmbeddingVector::Float(vec![1.0])
+                ),
+                (
+                    1,
+                    tollgate_core::embeddings::EmbeddingVector::Float(vec![2.0])
+                ),
+                (
+                    2,
+                    tollgate_core::embeddings::EmbeddingVector::Float(vec![3.0])
+                )
+            ]
+        );
+        assert_eq!(r.usage.as_ref().map(|u| u.prompt_tokens), Some(9));
+        assert!(
+            titan
+                .merge_embeddings_bodies(vec![Bytes::from_static(b"x"), Bytes::from_static(b"{}")])
+                .is_err()
+        );
+        // One text, and other families, stay one call with the body untouched by merging.
+        assert_eq!(titan.embeddings_requests(&e).unwrap().len(), 1);
+        let one = Bytes::from_static(b"{\"embedding\":[1]}");
+        assert_eq!(
+            titan.merge_embeddings_bodies(vec![one.clone()]).unwrap(),
+            one
+        );
 
         let cohere = embed_adapter("bedrock/cohere.embed-english-v3");
         let up = cohere.embeddings_request(&batch).unwrap();

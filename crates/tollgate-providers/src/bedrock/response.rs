@@ -132,14 +132,24 @@ impl BedrockAdapter {
         let family = self.embedding_family()?;
         let (vectors, usage) = match family {
             EmbeddingFamily::Titan => {
-                let vector = float_vector(v.get("embedding"))
-                    .ok_or_else(|| missing("a Titan embeddings response has no `embedding`"))?;
-                let tokens = v
-                    .get("inputTextTokenCount")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0);
+                // One answer, or the answers of a split batch merged into an array.
+                let answers = match &v {
+                    Value::Array(items) => items.iter().collect(),
+                    one => vec![one],
+                };
+                let mut vectors = Vec::with_capacity(answers.len());
+                let mut tokens = 0u64;
+                for a in answers {
+                    vectors.push(float_vector(a.get("embedding")).ok_or_else(|| {
+                        missing("a Titan embeddings response has no `embedding`")
+                    })?);
+                    tokens += a
+                        .get("inputTextTokenCount")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                }
                 (
-                    vec![vector],
+                    vectors,
                     EmbeddingsUsage {
                         prompt_tokens: tokens,
                         total_tokens: tokens,
