@@ -41,6 +41,8 @@ use tollgate_core::{Env, GatewayError, ModelRef, Provider};
 
 use crate::anthropic::AnthropicAdapter;
 use crate::gemini::GeminiAdapter;
+use crate::openai::OpenAiAdapter;
+use crate::openai_compat::{Profile, UrlStyle};
 use crate::params::ProviderParams;
 use crate::transport::{HttpClient, UpstreamRequest};
 use auth::{CredentialSource, TokenSource};
@@ -59,7 +61,39 @@ enum Format {
     Gemini(GeminiAdapter),
     /// Claude: Anthropic Messages via `rawPredict`.
     Anthropic(AnthropicAdapter),
+    /// Partner models that speak the OpenAI Chat Completions format (boxed: it carries a
+    /// whole OpenAI adapter).
+    OpenAi(Box<OpenAiAdapter>, Partner),
 }
+
+/// Where an OpenAI-format partner model is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Partner {
+    /// Llama (Model-as-a-Service): `endpoints/openapi/chat/completions`, model in the body as
+    /// `meta/...`.
+    Llama,
+    /// Mistral and Codestral: `publishers/mistralai/models/{m}:rawPredict` /
+    /// `:streamRawPredict`.
+    Mistral,
+}
+
+/// The OpenAI translation for partner models: errors as `VertexAIException`, responses
+/// normalised (finish reasons, reasoning fields) rather than forwarded.
+static PARTNER_PROFILE: Profile = Profile {
+    provider: Provider::VertexAi,
+    name: PROVIDER_NAME,
+    default_base: None,
+    base_env: &[],
+    key_env: &[],
+    placeholder_key: None,
+    url_style: UrlStyle::Append,
+    embeddings: false,
+    unsupported_params: &[],
+    single_choice_only: false,
+    normalize: true,
+    model_prefix: None,
+    fixed_headers: &[],
+};
 
 /// How calls authenticate.
 #[derive(Clone)]
@@ -239,8 +273,9 @@ impl VertexAdapter {
     }
 }
 
-/// Claude models speak Anthropic's format; other publishers' models (Llama, Mistral, ...)
-/// use formats not implemented yet; everything else is Gemini's.
+/// Claude models speak Anthropic's format; Llama (`meta/...`) and Mistral / Codestral the
+/// OpenAI format at their own URLs; other publishers' models use formats not implemented yet;
+/// everything else is Gemini's.
 fn format_for(
     upstream_model: &str,
     model: &ModelRef,
@@ -258,22 +293,42 @@ fn format_for(
             params,
         )));
     }
-    const PARTNERS: &[&str] = &[
-        "mistral",
-        "codestral",
-        "jamba",
-        "llama",
-        "meta",
-        "deepseek",
-        "qwen",
-        "openai",
-        "minimax",
-        "moonshot",
-        "kimi",
-        "zai",
-        "glm",
-    ];
     let lower = upstream_model.to_ascii_lowercase();
+    if lower.starts_with("meta/") || lower.starts_with("llama") {
+        // The MaaS endpoint names the model as `meta/<name>` in the body.
+        let name = if lower.starts_with("meta/") {
+            upstream_model.to_owned()
+        } else {
+            format!("meta/{upstream_model}")
+        };
+        return Ok(Format::OpenAi(
+            Box::new(OpenAiAdapter::with_profile(
+                &PARTNER_PROFILE,
+                String::new(),
+                name,
+                params.clone(),
+            )),
+            Partner::Llama,
+        ));
+    }
+    if lower.starts_with("mistral") || lower.starts_with("codestral") {
+        // The URL keeps `@version`; the body names the model without it, as Mistral's API does.
+        let name = upstream_model
+            .split_once('@')
+            .map_or(upstream_model, |(m, _)| m);
+        return Ok(Format::OpenAi(
+            Box::new(OpenAiAdapter::with_profile(
+                &PARTNER_PROFILE,
+                String::new(),
+                name.to_owned(),
+                params.clone(),
+            )),
+            Partner::Mistral,
+        ));
+    }
+    const PARTNERS: &[&str] = &[
+        "jamba", "deepseek", "qwen", "openai", "minimax", "moonshot", "kimi", "zai", "glm",
+    ];
     let partner = PARTNERS.iter().any(|p| lower.starts_with(p));
     let other_publisher = upstream_model.contains('/') && endpoint_id(upstream_model).is_none();
     if partner || other_publisher {
@@ -288,11 +343,14 @@ fn format_for(
     )))
 }
 
-/// `publishers/{publisher}/models/{m}`, or `endpoints/{id}` for a deployed (tuned) model
-/// named by its numeric id (`123`, or `gemini/123` as LiteLLM writes it).
+/// `publishers/{publisher}/models/{m}`, `endpoints/openapi` for Llama MaaS, or
+/// `endpoints/{id}` for a deployed (tuned) model named by its numeric id (`123`, or
+/// `gemini/123` as LiteLLM writes it).
 fn model_path(format: &Format, model: &str) -> String {
     match format {
         Format::Anthropic(_) => format!("publishers/anthropic/models/{model}"),
+        Format::OpenAi(_, Partner::Llama) => "endpoints/openapi".to_owned(),
+        Format::OpenAi(_, Partner::Mistral) => format!("publishers/mistralai/models/{model}"),
         Format::Gemini(_) => match endpoint_id(model) {
             Some(id) => format!("endpoints/{id}"),
             None => format!("publishers/google/models/{model}"),
@@ -409,7 +467,10 @@ fn resolve_project(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::CallOptions;
+    use serde_json::{Value, json};
     use std::collections::HashMap;
+    use tollgate_core::ChatCompletionRequest;
 
     /// Every variable the adapter reads, unset, so tests see only their own.
     const CLEAN: &[(&str, &str)] = &[
@@ -610,8 +671,8 @@ mod tests {
         let a = build("vertex_ai/987", with_project("p"), &[]).unwrap();
         assert!(a.resource_url.ends_with("/endpoints/987"));
         for partner in [
-            "vertex_ai/meta/llama-3.1-405b-instruct-maas",
-            "vertex_ai/mistral-large@2407",
+            "vertex_ai/jamba-1.5-large@001",
+            "vertex_ai/deepseek-ai/deepseek-r1-0528-maas",
             "vertex_ai/openai/123abc",
         ] {
             let e = build(partner, with_project("p"), &[]).unwrap_err();
@@ -620,6 +681,104 @@ mod tests {
                 "{partner}: {e}"
             );
         }
+    }
+
+    fn partner_request(model: &str, stream: bool) -> (String, Value) {
+        let a = build(model, with_project("p"), &[]).unwrap();
+        let mut req =
+            ChatCompletionRequest::new("alias", vec![tollgate_core::ChatMessage::user("hi")]);
+        req.temperature = Some(0.5);
+        if stream {
+            req.stream = Some(true);
+        }
+        let up = a
+            .chat_request(
+                &req,
+                CallOptions {
+                    force_stream_usage: true,
+                    drop_params: false,
+                },
+            )
+            .unwrap();
+        // The token comes in `authorize`, not from the translation.
+        assert!(up.headers.get("authorization").is_none());
+        (up.url, serde_json::from_slice(&up.body).unwrap())
+    }
+
+    #[test]
+    fn llama_maas_uses_the_openapi_chat_completions_endpoint() {
+        let (url, body) = partner_request("vertex_ai/meta/llama-3.1-405b-instruct-maas", false);
+        assert_eq!(
+            url,
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/endpoints/openapi/chat/completions"
+        );
+        assert_eq!(
+            body,
+            json!({"model": "meta/llama-3.1-405b-instruct-maas", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.5})
+        );
+        // A bare llama name gets its publisher; streams go to the same URL, without forced
+        // stream_options.
+        let (url2, body) = partner_request("vertex_ai/llama-3.3-70b-instruct-maas", true);
+        assert_eq!(url2, url);
+        assert_eq!(body["model"], "meta/llama-3.3-70b-instruct-maas");
+        assert_eq!(body["stream"], true);
+        assert!(body.get("stream_options").is_none(), "{body}");
+    }
+
+    #[test]
+    fn mistral_uses_raw_predict_with_the_openai_body() {
+        let (url, body) = partner_request("vertex_ai/mistral-large@2407", false);
+        assert_eq!(
+            url,
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/mistralai/models/mistral-large@2407:rawPredict"
+        );
+        assert_eq!(body["model"], "mistral-large");
+        assert_eq!(body["messages"], json!([{"role": "user", "content": "hi"}]));
+        let (url, body) = partner_request("vertex_ai/codestral-2501", true);
+        assert!(
+            url.ends_with("/publishers/mistralai/models/codestral-2501:streamRawPredict"),
+            "{url}"
+        );
+        assert_eq!(body["model"], "codestral-2501");
+    }
+
+    #[test]
+    fn partner_responses_and_streams_are_openai_format() {
+        let a = build(
+            "vertex_ai/meta/llama-3.1-8b-instruct-maas",
+            with_project("p"),
+            &[],
+        )
+        .unwrap();
+        let r = a
+            .parse_chat_response(
+                br#"{"id":"c1","object":"chat.completion","created":1,"model":"meta/llama-3.1-8b-instruct-maas","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#,
+            )
+            .unwrap();
+        assert_eq!(
+            r.choices[0].message.text_content().as_deref(),
+            Some("Hello")
+        );
+        assert_eq!(r.usage.as_ref().map(|u| u.total_tokens), Some(4));
+        let mut d = a.stream_decoder();
+        let mut events = d.feed(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\ndata: [DONE]\n\n");
+        events.extend(d.finish());
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(
+            matches!(&events[0], crate::StreamEvent::Chunk(c) if c.choices[0].delta.content.as_deref() == Some("Hi"))
+        );
+        assert!(
+            matches!(&events[1], crate::StreamEvent::Chunk(c) if c.usage().map(|u| u.total_tokens) == Some(4))
+        );
+        assert!(matches!(events[2], crate::StreamEvent::Done));
+        // Embeddings are not theirs.
+        let e = a
+            .embeddings_request(&tollgate_core::EmbeddingsRequest::new(
+                "x",
+                vec!["a".into()],
+            ))
+            .unwrap_err();
+        assert_eq!(e.status(), 400);
     }
 
     #[test]

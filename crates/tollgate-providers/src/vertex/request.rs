@@ -10,7 +10,7 @@ use tollgate_core::embeddings::EmbeddingInput;
 use tollgate_core::{ChatCompletionRequest, EmbeddingsRequest, GatewayError, Provider};
 
 use super::error::renamed;
-use super::{Format, VERTEX_ANTHROPIC_VERSION, VertexAdapter};
+use super::{Format, Partner, VERTEX_ANTHROPIC_VERSION, VertexAdapter};
 use crate::params::CallOptions;
 use crate::transport::UpstreamRequest;
 
@@ -58,6 +58,25 @@ impl VertexAdapter {
                     headers,
                     body: Bytes::from(body),
                 })
+            }
+            Format::OpenAi(o, partner) => {
+                // Usage is not forced into streams: whether these endpoints take
+                // `stream_options` is not documented, and a refused call is worse than a
+                // stream without usage. A client's own `stream_options` still goes through.
+                let options = CallOptions {
+                    force_stream_usage: false,
+                    ..options
+                };
+                let mut upstream = o.chat_request(req, options)?;
+                upstream.url = match partner {
+                    Partner::Llama => format!("{}/chat/completions", self.resource_url),
+                    Partner::Mistral => self.url(if req.is_stream() {
+                        "streamRawPredict"
+                    } else {
+                        "rawPredict"
+                    }),
+                };
+                Ok(upstream)
             }
         }
     }

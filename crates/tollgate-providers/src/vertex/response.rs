@@ -41,6 +41,7 @@ impl VertexAdapter {
         match &self.format {
             Format::Gemini(g) => g.parse_chat_response(body),
             Format::Anthropic(a) => a.parse_chat_response(body).map_err(renamed),
+            Format::OpenAi(o, _) => o.parse_chat_response(body),
         }
     }
 

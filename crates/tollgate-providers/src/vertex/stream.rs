@@ -3,6 +3,7 @@
 
 use crate::anthropic::AnthropicStreamDecoder;
 use crate::gemini::GeminiStreamDecoder;
+use crate::openai::OpenAiStreamDecoder;
 use crate::stream_event::StreamEvent;
 
 use super::error::renamed;
@@ -15,6 +16,8 @@ pub enum VertexStreamDecoder {
     Gemini(GeminiStreamDecoder),
     /// `streamRawPredict`.
     Anthropic(AnthropicStreamDecoder),
+    /// OpenAI-format SSE of partner models (Llama MaaS, Mistral).
+    OpenAi(OpenAiStreamDecoder),
 }
 
 impl VertexAdapter {
@@ -23,6 +26,7 @@ impl VertexAdapter {
         match &self.format {
             Format::Gemini(g) => VertexStreamDecoder::Gemini(g.stream_decoder()),
             Format::Anthropic(a) => VertexStreamDecoder::Anthropic(a.stream_decoder()),
+            Format::OpenAi(o, _) => VertexStreamDecoder::OpenAi(o.stream_decoder()),
         }
     }
 }
@@ -33,6 +37,7 @@ impl VertexStreamDecoder {
         match self {
             Self::Gemini(d) => d.feed(bytes),
             Self::Anthropic(d) => rename_errors(d.feed(bytes)),
+            Self::OpenAi(d) => d.feed(bytes),
         }
     }
 
@@ -41,6 +46,7 @@ impl VertexStreamDecoder {
         match self {
             Self::Gemini(d) => d.finish(),
             Self::Anthropic(d) => rename_errors(d.finish()),
+            Self::OpenAi(d) => d.finish(),
         }
     }
 }
