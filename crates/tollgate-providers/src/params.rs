@@ -28,6 +28,10 @@ pub struct ProviderParams {
     pub client_id: Option<String>,
     /// Azure: Entra ID client secret for client-credentials tokens.
     pub client_secret: Option<String>,
+    /// Azure: Entra ID user name for the resource-owner password grant (`azure_username`).
+    pub azure_username: Option<String>,
+    /// Azure: Entra ID password for the resource-owner password grant (`azure_password`).
+    pub azure_password: Option<String>,
     /// Azure: the scope Entra ID tokens are requested for.
     pub azure_scope: Option<String>,
     /// Azure: the Entra ID authority host (sovereign clouds, or a local server in tests).

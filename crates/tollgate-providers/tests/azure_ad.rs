@@ -305,3 +305,49 @@ async fn key_deployments_need_no_network_to_authorize() {
     assert_eq!(format!("{:?}", r.headers), before);
     assert_eq!(r.headers["api-key"], "k");
 }
+
+#[tokio::test]
+async fn username_and_password_mint_tokens_with_the_password_grant() {
+    let server = TokenServer::start(|n| token(n, 3599), Duration::ZERO).await;
+    let params = ProviderParams {
+        api_base: Some("https://r.openai.azure.com".into()),
+        client_id: Some("public-app".into()),
+        azure_username: Some("me@contoso.com".into()),
+        azure_password: Some("pa55 word".into()),
+        azure_authority_host: Some(server.url.clone()),
+        ..ProviderParams::default()
+    };
+    let a = Adapter::new(
+        &ModelRef::parse("azure/gpt-4o", None).unwrap(),
+        &params,
+        &Env::with_overlay(HashMap::new()),
+    )
+    .unwrap();
+    assert!(!format!("{a:?}").contains("pa55"));
+    let http = http();
+    assert_eq!(bearer(&a, &http).await, "Bearer tok-0");
+    assert_eq!(bearer(&a.clone(), &http).await, "Bearer tok-0");
+    assert_eq!(server.hits(), 1);
+    let seen = server.seen();
+    assert_eq!(
+        seen[0].request_line,
+        "POST /organizations/oauth2/v2.0/token HTTP/1.1"
+    );
+    assert_eq!(
+        seen[0].body,
+        "grant_type=password&client_id=public-app&username=me%40contoso.com&password=pa55+word&scope=https%3A%2F%2Fcognitiveservices.azure.com%2F.default"
+    );
+    // Half of the pair is a configuration error naming what is missing.
+    let half = ProviderParams {
+        azure_password: None,
+        ..params
+    };
+    let err = Adapter::new(
+        &ModelRef::parse("azure/gpt-4o", None).unwrap(),
+        &half,
+        &Env::with_overlay(HashMap::new()),
+    )
+    .unwrap_err();
+    assert_eq!(err.status(), 400);
+    assert!(err.to_string().contains("azure_password"), "{err}");
+}

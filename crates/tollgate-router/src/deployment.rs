@@ -117,6 +117,8 @@ impl Deployment {
             tenant_id: extra_string(&lp.extra, &["tenant_id"]),
             client_id: extra_string(&lp.extra, &["client_id"]),
             client_secret: extra_string(&lp.extra, &["client_secret"]),
+            azure_username: extra_string(&lp.extra, &["azure_username"]),
+            azure_password: extra_string(&lp.extra, &["azure_password"]),
             azure_scope: extra_string(&lp.extra, &["azure_scope"]),
             azure_authority_host: extra_string(&lp.extra, &["azure_authority_host"]),
             vertex_project: extra_string(&lp.extra, &["vertex_project", "vertex_ai_project"]),

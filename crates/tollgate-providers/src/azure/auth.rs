@@ -96,6 +96,51 @@ impl ClientCredentials {
         scope: &str,
         provider: &'static str,
     ) -> Result<Self, GatewayError> {
+        Self::with_form(
+            authority_host,
+            tenant,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+                ("scope", scope),
+            ],
+            provider,
+        )
+    }
+
+    /// The resource-owner password grant (`azure_username` / `azure_password` with a
+    /// public client id), as azure-identity's `UsernamePasswordCredential` does; the tenant
+    /// defaults to `organizations` (any work or school account).
+    pub(crate) fn password(
+        authority_host: &str,
+        tenant: Option<&str>,
+        client_id: &str,
+        username: &str,
+        password: &str,
+        scope: &str,
+        provider: &'static str,
+    ) -> Result<Self, GatewayError> {
+        Self::with_form(
+            authority_host,
+            tenant.unwrap_or("organizations"),
+            &[
+                ("grant_type", "password"),
+                ("client_id", client_id),
+                ("username", username),
+                ("password", password),
+                ("scope", scope),
+            ],
+            provider,
+        )
+    }
+
+    fn with_form(
+        authority_host: &str,
+        tenant: &str,
+        form: &[(&str, &str)],
+        provider: &'static str,
+    ) -> Result<Self, GatewayError> {
         // The tenant becomes a path segment: a GUID or a domain name, nothing to escape.
         if tenant.is_empty()
             || !tenant
@@ -115,12 +160,7 @@ impl ClientCredentials {
         };
         Ok(Self {
             token_url: format!("{host}/{tenant}/oauth2/v2.0/token"),
-            form: Bytes::from(form_encode(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("client_secret", client_secret),
-                ("scope", scope),
-            ])),
+            form: Bytes::from(form_encode(form)),
             provider,
             cache: Arc::new(Mutex::new(None)),
         })
@@ -289,6 +329,31 @@ mod tests {
         let err = ClientCredentials::new(DEFAULT_AUTHORITY_HOST, "a/b", "i", "s", "x", "Azure")
             .unwrap_err();
         assert!(err.to_string().contains("tenant_id"), "{err}");
+    }
+
+    #[test]
+    fn the_password_grant_posts_the_user_and_defaults_the_tenant() {
+        let c = ClientCredentials::password(
+            DEFAULT_AUTHORITY_HOST,
+            None,
+            "public-app",
+            "me@contoso.com",
+            "p&ss word",
+            DEFAULT_SCOPE,
+            "Azure",
+        )
+        .unwrap();
+        assert_eq!(
+            c.token_url,
+            "https://login.microsoftonline.com/organizations/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            c.form,
+            "grant_type=password&client_id=public-app&username=me%40contoso.com&password=p%26ss+word&scope=https%3A%2F%2Fcognitiveservices.azure.com%2F.default"
+        );
+        assert!(!format!("{c:?}").contains("p&ss"));
+        let c = ClientCredentials::password("h", Some("t1"), "a", "u", "p", "s", "Azure").unwrap();
+        assert_eq!(c.token_url, "https://h/t1/oauth2/v2.0/token");
     }
 
     #[test]

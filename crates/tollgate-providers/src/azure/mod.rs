@@ -346,17 +346,66 @@ fn credential(
     let tenant = nonempty(&params.tenant_id).or_else(|| env.get("AZURE_TENANT_ID"));
     let client_id = nonempty(&params.client_id).or_else(|| env.get("AZURE_CLIENT_ID"));
     let secret = nonempty(&params.client_secret).or_else(|| env.get("AZURE_CLIENT_SECRET"));
-    match (tenant, client_id, secret) {
-        (Some(tenant), Some(client_id), Some(secret)) => {
-            let authority = nonempty(&params.azure_authority_host)
-                .or_else(|| env.get("AZURE_AUTHORITY_HOST"))
-                .unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
-            let scope = nonempty(&params.azure_scope)
-                .or_else(|| env.get("AZURE_SCOPE"))
-                .unwrap_or_else(|| DEFAULT_SCOPE.to_owned());
-            ClientCredentials::new(&authority, &tenant, &client_id, &secret, &scope, provider)
-                .map(Credential::ClientCredentials)
+    let authority = || {
+        nonempty(&params.azure_authority_host)
+            .or_else(|| env.get("AZURE_AUTHORITY_HOST"))
+            .unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned())
+    };
+    let scope = || {
+        nonempty(&params.azure_scope)
+            .or_else(|| env.get("AZURE_SCOPE"))
+            .unwrap_or_else(|| DEFAULT_SCOPE.to_owned())
+    };
+    // After client credentials, as LiteLLM: a user name and password with a (public) client id.
+    if secret.is_none() {
+        let username = nonempty(&params.azure_username).or_else(|| env.get("AZURE_USERNAME"));
+        let password = nonempty(&params.azure_password).or_else(|| env.get("AZURE_PASSWORD"));
+        match (username, password, &client_id) {
+            (Some(user), Some(password), Some(client_id)) => {
+                return ClientCredentials::password(
+                    &authority(),
+                    tenant.as_deref(),
+                    client_id,
+                    &user,
+                    &password,
+                    &scope(),
+                    provider,
+                )
+                .map(Credential::ClientCredentials);
+            }
+            (None, None, _) => {}
+            (user, password, client_id) => {
+                let missing: Vec<&str> = [
+                    ("azure_username", user.is_none()),
+                    ("azure_password", password.is_none()),
+                    ("client_id", client_id.is_none()),
+                ]
+                .iter()
+                .filter(|(_, m)| *m)
+                .map(|(n, _)| *n)
+                .collect();
+                return Err(GatewayError::invalid_request(
+                    format!(
+                        "{}: Azure AD username/password credentials for model={} lack {} (params or AZURE_USERNAME / AZURE_PASSWORD / AZURE_CLIENT_ID)",
+                        model.provider,
+                        model.canonical(),
+                        missing.join(", ")
+                    ),
+                    missing.first().map(|m| (*m).to_owned()),
+                ));
+            }
         }
+    }
+    match (tenant, client_id, secret) {
+        (Some(tenant), Some(client_id), Some(secret)) => ClientCredentials::new(
+            &authority(),
+            &tenant,
+            &client_id,
+            &secret,
+            &scope(),
+            provider,
+        )
+        .map(Credential::ClientCredentials),
         (None, None, None) => {
             let operator_auth = params.extra_headers.iter().any(|(h, _)| {
                 ["api-key", "authorization", "ocp-apim-subscription-key"]
@@ -410,6 +459,7 @@ fn body_params(params: &ProviderParams) -> ProviderParams {
         api_key: None,
         azure_ad_token: None,
         client_secret: None,
+        azure_password: None,
         ..params.clone()
     }
 }
