@@ -171,3 +171,55 @@ async fn gemini_errors_keep_status_and_retry_delay() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn grounding_and_safety_metadata_reach_the_client() {
+    let (mock, gw) = setup().await;
+    let grounding = json!({"webSearchQueries": ["euro 2024 winner"],
+        "groundingChunks": [{"web": {"uri": "https://example.com/euro", "title": "example.com"}}]});
+    let safety = json!([{"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}]);
+    let answer = json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Spain."}]},
+        "finishReason": "STOP", "index": 0, "groundingMetadata": grounding, "safetyRatings": safety}],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7}});
+    mock.push(MockScript::json(200, answer.clone()));
+    let v: Value = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "gem", "messages": [{"role": "user", "content": "Who won?"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["vertex_ai_grounding_metadata"], json!([grounding]));
+    assert_eq!(v["vertex_ai_safety_results"], json!([safety]));
+
+    // Streamed, the metadata rides on a chunk the client receives.
+    mock.push(MockScript::stream(tollgate_mock::StreamScript {
+        done: false,
+        ..tollgate_mock::StreamScript::events(vec![answer])
+    }));
+    let body = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "gem", "stream": true, "messages": [{"role": "user", "content": "Who won?"}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let chunks: Vec<Value> = sse_data(&body)
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let carrying: Vec<&Value> = chunks
+        .iter()
+        .filter(|c| c.get("vertex_ai_grounding_metadata").is_some())
+        .collect();
+    assert_eq!(carrying.len(), 1, "{body}");
+    assert_eq!(
+        carrying[0]["vertex_ai_grounding_metadata"],
+        json!([grounding])
+    );
+}
