@@ -11,6 +11,7 @@ pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 pub mod json_splice;
+pub mod native;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;

@@ -8,6 +8,7 @@
 mod deployment;
 mod embeddings_fanout;
 mod mock_response;
+mod native;
 mod pricing;
 mod request_options;
 mod resolve;
@@ -32,6 +33,7 @@ use tollgate_providers::{
 };
 
 pub use deployment::Deployment;
+pub use native::{MessagesCall, NativeMessages, NativeRewriter, NativeStream, UsageCell};
 pub use request_options::{RequestOptions, seconds};
 pub use stream::{ChatStream, error_frame};
 pub use wildcard::WildcardPattern;

@@ -11,6 +11,7 @@
 //! The `*_at` variants take it as an argument and are what the tests use.
 
 mod error;
+mod native;
 mod request;
 mod response;
 mod stream;

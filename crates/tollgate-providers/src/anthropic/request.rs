@@ -104,7 +104,7 @@ impl AnthropicAdapter {
         self.params.apply_to(req)
     }
 
-    fn headers(
+    pub(super) fn headers(
         &self,
         mut betas: Vec<String>,
         extra: &[(String, String)],

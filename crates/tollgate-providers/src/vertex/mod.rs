@@ -26,6 +26,7 @@
 
 mod auth;
 mod error;
+mod native;
 mod request;
 mod response;
 mod stream;
