@@ -71,6 +71,12 @@ pub const RESPONSES: Shape = Shape {
     arrays: &[],
 };
 
+/// `POST /v1/messages` (and `/v1/messages/count_tokens`).
+pub const MESSAGES: Shape = Shape {
+    required: &[("model", "\"m\""), ("messages", "[]")],
+    arrays: &[("messages", &[("role", "\"user\""), ("content", "\"x\"")])],
+};
+
 fn diagnose<T: DeserializeOwned>(bytes: &[u8], shape: &Shape) -> GatewayError {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return GatewayError::invalid_request(

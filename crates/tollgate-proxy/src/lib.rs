@@ -23,7 +23,7 @@ use tollgate_core::GatewayError;
 pub use state::AppState;
 
 use crate::error::ApiError;
-use crate::routes::{chat, embeddings, health, models, responses};
+use crate::routes::{chat, embeddings, health, messages, models, responses};
 
 /// The route table.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -48,6 +48,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/openai/deployments/{model}/embeddings",
             post(embeddings::embeddings_for_model),
         )
+        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/responses", post(responses::create))
         .route("/responses", post(responses::create))
         .route(
