@@ -11,10 +11,13 @@
 //! # Ok(()) }
 //! ```
 
+mod messages;
+
 use std::path::Path;
 
 use futures::Stream;
 
+pub use messages::MessagesEvents;
 pub use tollgate_config::{Config, ConfigError};
 pub use tollgate_core::*;
 pub use tollgate_router::Router;
