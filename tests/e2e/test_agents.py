@@ -7,6 +7,7 @@ gateway here has `drop_params: true`, as the README's Codex setup says."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -80,3 +81,61 @@ def test_codex_completes_a_tool_round_trip_through_the_responses_bridge(agent_ga
     assert assistant["tool_calls"][0]["function"]["arguments"] == '{"cmd":"echo tollgate-round-trip"}'
     assert tool["role"] == "tool" and tool["tool_call_id"] == "call_exec_1"
     assert "tollgate-round-trip" in tool["content"]
+
+
+CLAUDE = Path(os.environ.get("TOLLGATE_CLAUDE_BIN") or REPO_ROOT / "tests/e2e/agents/node_modules/.bin/claude")
+
+
+def _claude(gateway, tmp_path: Path, prompt: str) -> subprocess.CompletedProcess[str]:
+    if not CLAUDE.is_file():
+        pytest.fail(f"{CLAUDE} not found: run scripts/test.sh (npm ci in tests/e2e/agents) or set TOLLGATE_CLAUDE_BIN")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
+    env.update(
+        HOME=str(tmp_path),
+        ANTHROPIC_BASE_URL=gateway.url,
+        ANTHROPIC_API_KEY=MASTER_KEY,
+        # Every model Claude Code picks (main loop, background haiku calls) is the gateway's.
+        ANTHROPIC_MODEL=CHAT_MODEL,
+        ANTHROPIC_DEFAULT_HAIKU_MODEL=CHAT_MODEL,
+        ANTHROPIC_SMALL_FAST_MODEL=CHAT_MODEL,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_ERROR_REPORTING="1",
+    )
+    return subprocess.run(
+        [str(CLAUDE), "-p", prompt, "--model", CHAT_MODEL, "--allowedTools", "Bash", "--output-format", "text"],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_claude_code_completes_a_tool_round_trip_through_the_messages_bridge(agent_gateway, mock, tmp_path):
+    mock.script(
+        {
+            "tool_calls": [
+                {"name": "Bash", "arguments": '{"command":"echo tollgate-round-trip","description":"Print a marker"}', "id": "call_bash_1"}
+            ]
+        },
+        {"reply": "The command printed tollgate-round-trip."},
+    )
+    run = _claude(agent_gateway, tmp_path, "Run `echo tollgate-round-trip` and tell me what it printed.")
+    requests = mock.requests()
+    assert run.returncode == 0, f"claude failed\n{run.stdout}\n{run.stderr}\n{requests}"
+    assert "The command printed tollgate-round-trip." in run.stdout
+
+    chats = [r["body"] for r in requests if any(t.get("function", {}).get("name") == "Bash" for t in r["body"].get("tools") or [])]
+    assert len(chats) >= 2, requests
+    first, second = chats[0], chats[1]
+    assert first["stream"] is True
+    # The command's output went back to the model as the tool result of the call it made.
+    assistant, tool = second["messages"][-2:]
+    assert assistant["tool_calls"][0]["id"] == "call_bash_1"
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_bash_1"
+    assert "tollgate-round-trip" in json.dumps(tool["content"])
