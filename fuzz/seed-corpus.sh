@@ -54,7 +54,7 @@ case "$target" in
             n=$((n + 1))
         done < <(stream_files)
         ;;
-    stream_decoders | responses_stream)
+    stream_decoders | responses_stream | messages_bridge)
         # Byte 0 picks the provider (mod the length of tollgate_fuzz::MODELS): every stream
         # body goes to every provider, so each decoder also meets the others' formats.
         providers="$(awk '/pub const MODELS/,/^\];/' "$here/src/lib.rs" | grep -c '^ *"')"

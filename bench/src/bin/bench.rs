@@ -83,6 +83,7 @@ fn main() -> Result<(), BoxError> {
         url: format!("{mock_v1}/chat/completions"),
         proc: None,
         idle_rss_kb: 0,
+        messages_model: None,
     }];
     for p in [Some(&bare), Some(&tollgate), tollgate_auth.as_ref()]
         .into_iter()
@@ -93,13 +94,34 @@ fn main() -> Result<(), BoxError> {
             url: format!("{}/v1/chat/completions", p.url),
             proc: Some(p),
             idle_rss_kb: status_kb(p.pid, "VmRSS")?,
+            messages_model: None,
         });
+    }
+    // `/v1/messages` streams (Anthropic SDK format in): natively to an Anthropic deployment,
+    // and through the chat bridge to the OpenAI one. Stream mode only.
+    if s.modes.contains(&true) {
+        script_anthropic_stream(&mock.url)?;
+        for (name, model) in [
+            ("messages→anthropic", CLAUDE_MODEL),
+            ("messages→openai", "bench-model"),
+        ] {
+            targets.push(Target {
+                name,
+                url: format!("{}/v1/messages", tollgate.url),
+                proc: Some(&tollgate),
+                idle_rss_kb: 0,
+                messages_model: Some(model),
+            });
+        }
     }
 
     let mut rows = Vec::new();
     for &stream in &s.modes {
         for &c in &s.concurrency {
-            for t in &targets {
+            for t in targets
+                .iter()
+                .filter(|t| stream || t.messages_model.is_none())
+            {
                 let row = run_quiet(&s, clk_tck, t, mock.pid, stream, c)?;
                 eprintln!(
                     "bench: {:<13} {:<10} c={:<3} {:>8.0} req/s  p50 {:>8.1} µs  p99 {:>8.1} µs  \
@@ -125,12 +147,19 @@ fn main() -> Result<(), BoxError> {
         && load != proxy
         && s.concurrency.contains(&1)
     {
-        let procs: Vec<&Proc> = targets.iter().filter_map(|t| t.proc).collect();
+        let procs: Vec<&Proc> = targets
+            .iter()
+            .filter(|t| t.messages_model.is_none())
+            .filter_map(|t| t.proc)
+            .collect();
         for p in &procs {
             set_affinity(p.pid, load)?;
         }
         for &stream in &s.modes {
-            for t in &targets {
+            for t in targets
+                .iter()
+                .filter(|t| stream || t.messages_model.is_none())
+            {
                 let row = run_quiet(&s, clk_tck, t, mock.pid, stream, 1)?;
                 eprintln!(
                     "bench: {:<13} {:<10} c=1 on one core: p50 {:>8.1} µs",
@@ -341,6 +370,8 @@ struct Target<'a> {
     /// The proxy process; `None` for the mock itself.
     proc: Option<&'a Proc>,
     idle_rss_kb: u64,
+    /// `/v1/messages` requests for this model instead of chat completions.
+    messages_model: Option<&'static str>,
 }
 
 /// One measured run, flattened for the tables.
@@ -441,6 +472,9 @@ fn run_one(
         .args(["--header", &format!("Authorization: Bearer {MASTER_KEY}")]);
     if stream {
         cmd.arg("--stream");
+    }
+    if let Some(model) = target.messages_model {
+        cmd.args(["--messages", "--model", model]);
     }
     let mut child = cmd.stdout(Stdio::piped()).spawn()?;
     let stdout = child.stdout.take().ok_or("loadgen: no stdout")?;
@@ -617,10 +651,50 @@ fn free_port() -> Result<u16, BoxError> {
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
+/// The Anthropic deployment of the `/v1/messages` pass-through rows.
+const CLAUDE_MODEL: &str = "bench-claude";
+
+/// What the mock streams for the Anthropic deployment: a short Messages stream as Anthropic
+/// sends it (9 events, like the OpenAI stream the mock writes for chat).
+const ANTHROPIC_STREAM: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-bench\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"output_tokens\":1}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+event: ping\ndata: {\"type\":\"ping\"}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" there,\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" friend!\"}}\n\n\
+event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":4}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+/// Queues, for good, [`ANTHROPIC_STREAM`] as the answer to every request for the Anthropic
+/// deployment's upstream model.
+fn script_anthropic_stream(mock_url: &str) -> Result<(), BoxError> {
+    let script = json!({"match_model": "claude-bench", "times": 0, "body": ANTHROPIC_STREAM,
+                        "content_type": "text/event-stream"})
+    .to_string();
+    let port: u16 = mock_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or("mock URL without a port")?;
+    let request = format!(
+        "POST /__mock/script HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{script}",
+        script.len()
+    );
+    if !probe_ok(port, &request) {
+        return Err("the mock refused the Anthropic stream script".into());
+    }
+    Ok(())
+}
+
 fn gateway_config(api_base: &str, master_key: Option<&str>) -> String {
+    let root = api_base.trim_end_matches("/v1");
     let mut yaml = format!(
         "model_list:\n  - model_name: bench-model\n    litellm_params:\n      \
-         model: openai/gpt-4o-mini\n      api_base: {api_base}\n      api_key: dummy\n"
+         model: openai/gpt-4o-mini\n      api_base: {api_base}\n      api_key: dummy\n  \
+         - model_name: {CLAUDE_MODEL}\n    litellm_params:\n      \
+         model: anthropic/claude-bench\n      api_base: {root}\n      api_key: dummy\n"
     );
     if let Some(key) = master_key {
         let _ = write!(yaml, "general_settings:\n  master_key: {key}\n");
@@ -728,7 +802,10 @@ fn render(
         s.starts
     );
     let _ = writeln!(out, "|---|---|---|");
-    for t in targets.iter().filter(|t| t.proc.is_some()) {
+    for t in targets
+        .iter()
+        .filter(|t| t.proc.is_some() && t.messages_model.is_none())
+    {
         let start = match t.name {
             "bare" => format!("chat {:.1} ms", median(&startup.bare_chat)),
             "tollgate" => format!(

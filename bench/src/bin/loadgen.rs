@@ -1,5 +1,6 @@
 //! `loadgen --url URL [--concurrency 1] [--duration 5 | --requests N] [--warmup 1] [--stream]
-//! [--header "K: V"]... [--model bench-model]`: a closed-loop load generator.
+//! [--header "K: V"]... [--model bench-model] [--messages]`: a closed-loop load generator
+//! (`--messages`: an Anthropic Messages request, for `/v1/messages`).
 //!
 //! Each of `concurrency` workers owns one keep-alive HTTP/1.1 connection (TCP_NODELAY) and
 //! sends a fixed OpenAI chat request on it back to back, reading every response to the end.
@@ -32,6 +33,9 @@ struct Plan {
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
     stream: bool,
+    /// What the last bytes of a complete stream contain (`[DONE]`, or `message_stop` for
+    /// `/v1/messages`).
+    end_marker: &'static [u8],
     measure_start: Instant,
     /// End of the measured window in duration mode.
     deadline: Option<Instant>,
@@ -67,7 +71,7 @@ struct Timing {
 }
 
 fn main() -> Result<(), BoxError> {
-    let flags = Flags::parse(std::env::args().skip(1), &["stream"]);
+    let flags = Flags::parse(std::env::args().skip(1), &["stream", "messages"]);
     let url: Uri = flags
         .value("url")
         .ok_or("--url http://HOST:PORT/v1/chat/completions is required")?
@@ -104,9 +108,26 @@ fn main() -> Result<(), BoxError> {
         "max_tokens": 32,
         "temperature": 0
     });
+    let messages = flags.has("messages");
+    if messages {
+        // The Anthropic Messages format (`/v1/messages`): system at the top level.
+        body = json!({
+            "model": model,
+            "system": "You are a helpful assistant.",
+            "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
+            "max_tokens": 32,
+            "temperature": 0
+        });
+        headers.push((
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static("2023-06-01"),
+        ));
+    }
     if stream {
         body["stream"] = json!(true);
-        body["stream_options"] = json!({"include_usage": true});
+        if !messages {
+            body["stream_options"] = json!({"include_usage": true});
+        }
     }
     let concurrency: usize = flags.parsed("concurrency", 1)?;
     let warmup: f64 = flags.parsed("warmup", 1.0)?;
@@ -130,6 +151,7 @@ fn main() -> Result<(), BoxError> {
             headers,
             body: Bytes::from(serde_json::to_vec(&body)?),
             stream,
+            end_marker: if messages { b"message_stop" } else { b"[DONE]" },
             measure_start,
             deadline: match requests {
                 Some(_) => None,
@@ -267,8 +289,9 @@ async fn send(
     if !status.is_success() {
         return Err(format!("HTTP {status}: …{}", String::from_utf8_lossy(&tail)).into());
     }
-    if plan.stream && !tail.windows(6).any(|w| w == b"[DONE]") {
-        return Err("stream ended without data: [DONE]".into());
+    let marker = plan.end_marker;
+    if plan.stream && !tail.windows(marker.len()).any(|w| w == marker) {
+        return Err(format!("stream ended without {}", String::from_utf8_lossy(marker)).into());
     }
     Ok(Timing {
         total,
