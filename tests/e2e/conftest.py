@@ -44,6 +44,7 @@ GEMINI_EMBED_MODEL = "gemini-embed-test"
 AZURE_MODEL = "azure-test"
 BEDROCK_MODEL = "bedrock-test"
 VERTEX_MODEL = "vertex-test"
+VERTEX_CLAUDE_MODEL = "vertex-claude-test"
 COHERE_MODEL = "cohere-test"
 OLLAMA_MODEL = "ollama-test"
 
@@ -243,6 +244,13 @@ def _gateway_config(
             mock_api_base.removesuffix("/v1"),
             vertex_project="test-project",
             vertex_location="us-central1",
+        ),
+        _deployment(
+            VERTEX_CLAUDE_MODEL,
+            "vertex_ai/claude-sonnet-4-5@20250929",
+            mock_api_base.removesuffix("/v1"),
+            vertex_project="test-project",
+            vertex_location="us-east5",
         ),
         _deployment(COHERE_MODEL, "cohere/command-r-plus", mock_api_base.removesuffix("/v1") + "/v2/chat"),
         _deployment(OLLAMA_MODEL, "ollama_chat/llama3.2", mock_api_base.removesuffix("/v1")),

@@ -18,6 +18,7 @@ from conftest import (
     GEMINI_MODEL,
     MASTER_KEY,
     UPSTREAM_CHAT_MODEL,
+    VERTEX_CLAUDE_MODEL,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -383,3 +384,31 @@ def test_bearer_auth_works_too(gateway, mock):
     with anthropic.Anthropic(base_url=gateway.url, auth_token=MASTER_KEY, api_key=None, max_retries=0) as c:
         message = c.messages.create(model=CHAT_MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}])
     assert message.content[0].text
+
+
+def test_vertex_claude_is_native_through_raw_predict(claude, mock):
+    mock.script({"fixture": "anthropic/thinking_stream.sse"})
+    history = [{"role": "user", "content": [{"type": "text", "text": "q", "cache_control": {"type": "ephemeral"}}]}]
+    _, message = _final(
+        claude.messages.stream(
+            model=VERTEX_CLAUDE_MODEL,
+            max_tokens=2048,
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            messages=history,
+            extra_headers={"anthropic-beta": "context-1m-2025-08-07"},
+        )
+    )
+    assert message.model == VERTEX_CLAUDE_MODEL
+    assert any(b.type == "thinking" and b.signature for b in message.content)
+    sent = mock.requests()[-1]
+    assert sent["path"] == (
+        "/v1/projects/test-project/locations/us-east5/publishers/anthropic/models/"
+        "claude-sonnet-4-5@20250929:streamRawPredict"
+    )
+    assert sent["headers"]["authorization"] == "Bearer sk-upstream-test"
+    body = _last_body(mock)
+    assert "model" not in body
+    assert body["anthropic_version"] == "vertex-2023-10-16"
+    assert body["anthropic_beta"] == ["context-1m-2025-08-07"]
+    assert body["messages"] == history
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
