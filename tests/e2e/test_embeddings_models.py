@@ -11,6 +11,7 @@ from conftest import (
     BEDROCK_MODEL,
     COHERE_MODEL,
     OLLAMA_MODEL,
+    VERTEX_CLAUDE_MODEL,
     VERTEX_MODEL,
     CHAT_MODEL,
     CLAUDE_MODEL,
@@ -68,7 +69,7 @@ def test_models_list_names_every_model_group(client):
     ids = [m.id for m in models.data]
     expected = [CHAT_MODEL, EMBED_MODEL, UNREACHABLE_MODEL, SLOW_MODEL]
     expected += [CLAUDE_MODEL, GEMINI_MODEL, GEMINI_EMBED_MODEL, AZURE_MODEL]
-    expected += [BEDROCK_MODEL, VERTEX_MODEL, COHERE_MODEL, OLLAMA_MODEL]
+    expected += [BEDROCK_MODEL, VERTEX_MODEL, COHERE_MODEL, OLLAMA_MODEL, VERTEX_CLAUDE_MODEL]
     assert sorted(ids) == sorted(expected)
     assert {m.object for m in models.data} == {"model"}
 
