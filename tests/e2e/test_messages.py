@@ -412,3 +412,21 @@ def test_vertex_claude_is_native_through_raw_predict(claude, mock):
     assert body["anthropic_beta"] == ["context-1m-2025-08-07"]
     assert body["messages"] == history
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+
+
+def test_bedrock_claude_keeps_thinking_and_cache_control_over_converse(claude, mock):
+    mock.script({"fixture": "bedrock/converse_stream_reasoning.b64"})
+    _, message = _final(
+        claude.messages.stream(
+            model=BEDROCK_MODEL,
+            max_tokens=4096,
+            thinking={"type": "enabled", "budget_tokens": 2048},
+            system=[{"type": "text", "text": "long system prompt", "cache_control": {"type": "ephemeral"}}],
+            messages=[{"role": "user", "content": "Think, then answer."}],
+        )
+    )
+    assert [b.type for b in message.content][0] == "thinking"
+    assert message.content[0].thinking
+    body = _last_body(mock)
+    assert body["additionalModelRequestFields"]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert any("cachePoint" in block for block in body["system"]), body["system"]
