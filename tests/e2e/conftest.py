@@ -45,6 +45,7 @@ AZURE_MODEL = "azure-test"
 BEDROCK_MODEL = "bedrock-test"
 VERTEX_MODEL = "vertex-test"
 VERTEX_CLAUDE_MODEL = "vertex-claude-test"
+BEDROCK_INVOKE_MODEL = "bedrock-invoke-claude-test"
 COHERE_MODEL = "cohere-test"
 OLLAMA_MODEL = "ollama-test"
 
@@ -233,6 +234,16 @@ def _gateway_config(
             "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
             mock_api_base.removesuffix("/v1"),
             api_key=None,  # SigV4 with the keys below, not a Bedrock API key
+            aws_bedrock_runtime_endpoint=mock_api_base.removesuffix("/v1"),
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            aws_region_name="us-east-1",
+        ),
+        _deployment(
+            BEDROCK_INVOKE_MODEL,
+            "bedrock/invoke/anthropic.claude-sonnet-4-5-20250929-v1:0",
+            mock_api_base.removesuffix("/v1"),
+            api_key=None,
             aws_bedrock_runtime_endpoint=mock_api_base.removesuffix("/v1"),
             aws_access_key_id="AKIDEXAMPLE",
             aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",

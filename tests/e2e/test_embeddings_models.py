@@ -8,6 +8,7 @@ import pytest
 
 from conftest import (
     AZURE_MODEL,
+    BEDROCK_INVOKE_MODEL,
     BEDROCK_MODEL,
     COHERE_MODEL,
     OLLAMA_MODEL,
@@ -70,6 +71,7 @@ def test_models_list_names_every_model_group(client):
     expected = [CHAT_MODEL, EMBED_MODEL, UNREACHABLE_MODEL, SLOW_MODEL]
     expected += [CLAUDE_MODEL, GEMINI_MODEL, GEMINI_EMBED_MODEL, AZURE_MODEL]
     expected += [BEDROCK_MODEL, VERTEX_MODEL, COHERE_MODEL, OLLAMA_MODEL, VERTEX_CLAUDE_MODEL]
+    expected += [BEDROCK_INVOKE_MODEL]
     assert sorted(ids) == sorted(expected)
     assert {m.object for m in models.data} == {"model"}
 

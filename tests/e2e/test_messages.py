@@ -11,6 +11,7 @@ import anthropic
 import pytest
 
 from conftest import (
+    BEDROCK_INVOKE_MODEL,
     BEDROCK_MODEL,
     CHAT_MODEL,
     CLAUDE_MODEL,
@@ -430,3 +431,28 @@ def test_bedrock_claude_keeps_thinking_and_cache_control_over_converse(claude, m
     body = _last_body(mock)
     assert body["additionalModelRequestFields"]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert any("cachePoint" in block for block in body["system"]), body["system"]
+
+
+def test_bedrock_invoke_claude_is_native(claude, mock):
+    mock.script({"fixture": "bedrock/invoke_anthropic.json"})
+    message = claude.messages.create(
+        model=BEDROCK_INVOKE_MODEL, max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert message.model == BEDROCK_INVOKE_MODEL
+    assert message.content[0].text
+    sent = mock.requests()[-1]
+    assert sent["path"] == "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke"
+    assert sent["headers"]["authorization"].startswith("AWS4-HMAC-SHA256")
+    body = _last_body(mock)
+    assert "model" not in body and body["anthropic_version"] == "bedrock-2023-05-31"
+
+    mock.script({"fixture": "bedrock/invoke_with_response_stream.SYNTHETIC.b64"})
+    events, message = _final(
+        claude.messages.stream(
+            model=BEDROCK_INVOKE_MODEL, max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        )
+    )
+    assert message.model == BEDROCK_INVOKE_MODEL
+    assert "".join(b.text for b in message.content if b.type == "text")
+    assert events[-1].type == "message_stop"
+    assert mock.requests()[-1]["path"].endswith("/invoke-with-response-stream")

@@ -13,6 +13,7 @@ impl Adapter {
         match self {
             Self::Anthropic(_) => true,
             Self::VertexAi(v) => v.is_claude(),
+            Self::Bedrock(b) => b.speaks_messages(),
             _ => false,
         }
     }
@@ -29,6 +30,18 @@ impl Adapter {
         match self {
             Self::Anthropic(a) => Some(a.native_messages_request(body, betas, count_tokens)),
             Self::VertexAi(v) if !count_tokens => v.native_messages_request(body, betas, stream),
+            Self::Bedrock(b) if b.speaks_messages() && !count_tokens => {
+                Some(b.native_messages_request(body, betas, stream))
+            }
+            _ => None,
+        }
+    }
+
+    /// The converter a native Messages stream needs before it is SSE (Bedrock's event
+    /// stream), `None` when the provider streams SSE itself.
+    pub fn native_stream_framing(&self) -> Option<crate::bedrock::InvokeStreamToSse> {
+        match self {
+            Self::Bedrock(_) => Some(crate::bedrock::InvokeStreamToSse::new()),
             _ => None,
         }
     }

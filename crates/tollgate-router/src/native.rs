@@ -16,6 +16,7 @@ use futures::{Stream, StreamExt};
 use serde_json::{Map, Value};
 use tollgate_core::usage::PromptTokensDetails;
 use tollgate_core::{GatewayError, Usage};
+use tollgate_providers::bedrock::InvokeStreamToSse;
 use tollgate_providers::json_splice::replace_top_level_string;
 use tollgate_providers::sse::{SseDecoder, SseEvent};
 
@@ -131,6 +132,7 @@ impl Router {
         }
         let mut body = response.into_stream(provider).boxed();
         let mut rewriter = NativeRewriter::new(client_model);
+        rewriter.framing = target.adapter.native_stream_framing();
         // Wait for the first event, so an upstream that fails at once is a normal error.
         let mut first = Vec::new();
         while first.is_empty() {
@@ -240,6 +242,8 @@ fn publish(cell: &UsageCell, rewriter: &NativeRewriter) {
 /// or an `error` event. Pure, so it is tested at every byte split.
 #[derive(Debug)]
 pub struct NativeRewriter {
+    /// Turns a non-SSE stream (Bedrock's event stream) into SSE first.
+    framing: Option<InvokeStreamToSse>,
     sse: SseDecoder,
     client_model: String,
     usage: AnthropicUsage,
@@ -300,6 +304,7 @@ impl NativeRewriter {
     /// A rewriter reporting `client_model`.
     pub fn new(client_model: String) -> Self {
         Self {
+            framing: None,
             sse: SseDecoder::new(),
             client_model,
             usage: AnthropicUsage::default(),
@@ -310,7 +315,17 @@ impl NativeRewriter {
 
     /// Frames completed by `bytes`.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Result<Bytes, GatewayError>> {
-        let events = self.sse.feed(bytes);
+        if self.stopped {
+            return Vec::new();
+        }
+        let events = match self.framing.as_mut().map(|f| f.feed(bytes)) {
+            None => self.sse.feed(bytes),
+            Some(Ok(sse)) => self.sse.feed(&sse),
+            Some(Err(e)) => {
+                self.stopped = true;
+                return vec![Err(e)];
+            }
+        };
         let mut out = Vec::with_capacity(events.len());
         for ev in events {
             if let Some(f) = self.event(ev) {
@@ -323,6 +338,12 @@ impl NativeRewriter {
     /// The end of the upstream body: a stream cut before `message_stop` is an error.
     pub fn finish(&mut self, provider: &str) -> Vec<Result<Bytes, GatewayError>> {
         let mut out = Vec::new();
+        if let Some(Err(e)) = self.framing.as_mut().map(InvokeStreamToSse::finish) {
+            if !self.stopped {
+                self.stopped = true;
+                out.push(Err(e));
+            }
+        }
         if let Some(ev) = self.sse.finish() {
             if let Some(f) = self.event(ev) {
                 out.push(Ok(f));

@@ -16,11 +16,13 @@
 
 mod credentials;
 mod error;
+mod native;
 mod request;
 mod response;
 mod stream;
 
 pub use error::parse_error;
+pub use native::InvokeStreamToSse;
 pub use stream::{BedrockStreamDecoder, EventStreamFramer, Frame};
 
 use std::time::SystemTime;
@@ -238,7 +240,7 @@ impl BedrockAdapter {
 
     /// The model id with any cross-region prefix and ARN path removed, for family checks
     /// (`anthropic.claude-...`, `amazon.nova-...`, `cohere.embed-...`).
-    fn base_model(&self) -> &str {
+    pub(super) fn base_model(&self) -> &str {
         base_model(&self.url_model)
     }
 

@@ -310,7 +310,11 @@ impl BedrockAdapter {
         self.params.apply_to(req)
     }
 
-    fn headers(&self, accept: &str, extra: &[(String, String)]) -> Result<HeaderMap, GatewayError> {
+    pub(super) fn headers(
+        &self,
+        accept: &str,
+        extra: &[(String, String)],
+    ) -> Result<HeaderMap, GatewayError> {
         let mut h = HeaderMap::with_capacity(4 + extra.len());
         h.insert(
             http::header::CONTENT_TYPE,
