@@ -1,0 +1,564 @@
+//! The two databases behind one [`Store`]. Every statement is a compile-time constant with
+//! bound parameters; rows travel as JSON objects (`to_jsonb` on PostgreSQL, `json_object` on
+//! SQLite) so one serde model reads both, and writes go through `jsonb_populate_record` /
+//! `json_extract`, which also turn JSON arrays into PostgreSQL `TEXT[]` columns as LiteLLM
+//! stores them.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::StoreError;
+use crate::model::{BudgetRow, EndUserRow, KeyRow, MembershipRow, SpendRow, TeamRow, UserRow};
+
+/// SQL for one table, per database.
+#[derive(Debug)]
+pub struct TableSql {
+    pg_upsert: &'static str,
+    sqlite_upsert: &'static str,
+    pg_get: &'static str,
+    sqlite_get: &'static str,
+    pg_all: &'static str,
+    sqlite_all: &'static str,
+    delete: &'static str,
+}
+
+macro_rules! sqlite_col {
+    (p, $c:literal) => {
+        concat!(", '", $c, "', \"", $c, "\"")
+    };
+    (j, $c:literal) => {
+        concat!(", '", $c, "', json(\"", $c, "\")")
+    };
+}
+
+macro_rules! sqlite_object {
+    ($pk:literal, [$($c:literal $k:ident),*]) => {
+        concat!("SELECT json_object('", $pk, "', \"", $pk, "\"", $(sqlite_col!($k, $c),)* ")")
+    };
+}
+
+/// Builds a [`TableSql`] from the primary key, the columns an update overwrites (`set`) and
+/// the columns only an insert writes (`keep`: spend, creation time).
+macro_rules! table_sql {
+    ($t:literal, $pk:literal, set: [$($s:literal $sk:ident),* $(,)?], keep: [$($k:literal $kk:ident),* $(,)?]) => {
+        TableSql {
+            pg_upsert: concat!(
+                "INSERT INTO \"", $t, "\" (\"", $pk, "\"", $(", \"", $s, "\"",)* $(", \"", $k, "\"",)*
+                ") SELECT \"", $pk, "\"", $(", \"", $s, "\"",)* $(", \"", $k, "\"",)*
+                " FROM jsonb_populate_record(NULL::\"", $t, "\", $1::jsonb) ON CONFLICT (\"", $pk,
+                "\") DO UPDATE SET \"", $pk, "\" = EXCLUDED.\"", $pk, "\"",
+                $(", \"", $s, "\" = EXCLUDED.\"", $s, "\"",)*
+            ),
+            sqlite_upsert: concat!(
+                "INSERT INTO \"", $t, "\" (\"", $pk, "\"", $(", \"", $s, "\"",)* $(", \"", $k, "\"",)*
+                ") SELECT json_extract($1, '$.", $pk, "')", $(", json_extract($1, '$.", $s, "')",)*
+                $(", json_extract($1, '$.", $k, "')",)*
+                " WHERE true ON CONFLICT (\"", $pk, "\") DO UPDATE SET \"", $pk, "\" = excluded.\"", $pk, "\"",
+                $(", \"", $s, "\" = excluded.\"", $s, "\"",)*
+            ),
+            pg_get: concat!("SELECT to_jsonb(t)::text FROM \"", $t, "\" t WHERE \"", $pk, "\" = $1"),
+            sqlite_get: concat!(
+                sqlite_object!($pk, [$($s $sk,)* $($k $kk),*]), " FROM \"", $t, "\" WHERE \"", $pk, "\" = $1"
+            ),
+            pg_all: concat!("SELECT to_jsonb(t)::text FROM \"", $t, "\" t"),
+            sqlite_all: concat!(sqlite_object!($pk, [$($s $sk,)* $($k $kk),*]), " FROM \"", $t, "\""),
+            delete: concat!("DELETE FROM \"", $t, "\" WHERE \"", $pk, "\" = $1"),
+        }
+    };
+}
+
+/// A row type stored in one of LiteLLM's tables.
+pub trait Entity: Serialize + DeserializeOwned + Send + Sync + Unpin {
+    /// The table's statements.
+    const SQL: TableSql;
+    /// The primary key value.
+    fn id(&self) -> &str;
+}
+
+impl Entity for KeyRow {
+    const SQL: TableSql = table_sql!("LiteLLM_VerificationToken", "token",
+        set: ["key_name" p, "key_alias" p, "soft_budget_cooldown" p, "expires" p, "models" j,
+              "aliases" j, "config" j, "user_id" p, "team_id" p, "permissions" j,
+              "max_parallel_requests" p, "metadata" j, "blocked" p, "tpm_limit" p, "rpm_limit" p,
+              "max_budget" p, "budget_duration" p, "budget_reset_at" p,
+              "allowed_cache_controls" j, "allowed_routes" j, "model_max_budget" j, "budget_id" p,
+              "organization_id" p, "updated_at" p, "updated_by" p],
+        keep: ["spend" p, "model_spend" j, "created_at" p, "created_by" p]);
+    fn id(&self) -> &str {
+        &self.token
+    }
+}
+
+impl Entity for TeamRow {
+    const SQL: TableSql = table_sql!("LiteLLM_TeamTable", "team_id",
+        set: ["team_alias" p, "organization_id" p, "admins" j, "members" j, "members_with_roles" j,
+              "metadata" j, "max_budget" p, "models" j, "max_parallel_requests" p, "tpm_limit" p,
+              "rpm_limit" p, "budget_duration" p, "budget_reset_at" p, "blocked" p,
+              "updated_at" p, "model_max_budget" j],
+        keep: ["spend" p, "model_spend" j, "created_at" p]);
+    fn id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+impl Entity for UserRow {
+    const SQL: TableSql = table_sql!("LiteLLM_UserTable", "user_id",
+        set: ["user_alias" p, "team_id" p, "organization_id" p, "teams" j, "user_role" p,
+              "max_budget" p, "user_email" p, "models" j, "metadata" j, "max_parallel_requests" p,
+              "tpm_limit" p, "rpm_limit" p, "budget_duration" p, "budget_reset_at" p,
+              "model_max_budget" j, "updated_at" p],
+        keep: ["spend" p, "model_spend" j, "created_at" p]);
+    fn id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+impl Entity for EndUserRow {
+    const SQL: TableSql = table_sql!("LiteLLM_EndUserTable", "user_id",
+        set: ["alias" p, "allowed_model_region" p, "default_model" p, "budget_id" p, "blocked" p],
+        keep: ["spend" p]);
+    fn id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+impl Entity for BudgetRow {
+    const SQL: TableSql = table_sql!("LiteLLM_BudgetTable", "budget_id",
+        set: ["max_budget" p, "soft_budget" p, "max_parallel_requests" p, "tpm_limit" p,
+              "rpm_limit" p, "model_max_budget" j, "budget_duration" p, "budget_reset_at" p,
+              "updated_at" p, "updated_by" p],
+        keep: ["created_at" p, "created_by" p]);
+    fn id(&self) -> &str {
+        &self.budget_id
+    }
+}
+
+macro_rules! spend_cols {
+    ($m:ident) => {
+        $m![
+            "request_id",
+            "call_type",
+            "api_key",
+            "spend",
+            "total_tokens",
+            "prompt_tokens",
+            "completion_tokens",
+            "startTime",
+            "endTime",
+            "completionStartTime",
+            "request_duration_ms",
+            "model",
+            "model_id",
+            "model_group",
+            "custom_llm_provider",
+            "api_base",
+            "user",
+            "metadata",
+            "cache_hit",
+            "cache_key",
+            "request_tags",
+            "team_id",
+            "organization_id",
+            "end_user",
+            "requester_ip_address",
+            "session_id",
+            "status"
+        ]
+    };
+}
+
+macro_rules! spend_insert_pg {
+    ($first:literal $(, $c:literal)*) => {
+        concat!(
+            "INSERT INTO \"LiteLLM_SpendLogs\" (\"", $first, "\"", $(", \"", $c, "\"",)*
+            ") SELECT \"", $first, "\"", $(", \"", $c, "\"",)*
+            " FROM jsonb_populate_recordset(NULL::\"LiteLLM_SpendLogs\", $1::jsonb)",
+            " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+        )
+    };
+}
+
+macro_rules! spend_insert_sqlite {
+    ($first:literal $(, $c:literal)*) => {
+        concat!(
+            "INSERT INTO \"LiteLLM_SpendLogs\" (\"", $first, "\"", $(", \"", $c, "\"",)*
+            ") SELECT json_extract(value, '$.", $first, "')", $(", json_extract(value, '$.", $c, "')",)*
+            " FROM json_each($1) WHERE true ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+        )
+    };
+}
+
+macro_rules! spend_select_sqlite {
+    ($first:literal $(, $c:literal)*) => {
+        concat!(
+            "SELECT json_object('", $first, "', \"", $first, "\"",
+            $(", '", $c, "', CASE WHEN '", $c, "' IN ('metadata', 'request_tags') THEN json(\"", $c, "\") ELSE \"", $c, "\" END",)*
+            ") FROM \"LiteLLM_SpendLogs\""
+        )
+    };
+}
+
+const SPEND_INSERT_PG: &str = spend_cols!(spend_insert_pg);
+const SPEND_INSERT_SQLITE: &str = spend_cols!(spend_insert_sqlite);
+const SPEND_SELECT_PG: &str = "SELECT to_jsonb(t)::text FROM \"LiteLLM_SpendLogs\" t \
+    WHERE ($1::text IS NULL OR api_key = $1) AND ($2::text IS NULL OR \"user\" = $2) \
+    AND ($3::text IS NULL OR team_id = $3) AND ($4::text IS NULL OR model_group = $4 OR model = $4) \
+    AND ($5::text IS NULL OR end_user = $5) AND ($6::text IS NULL OR request_id = $6) \
+    AND ($7::text IS NULL OR \"startTime\" >= $7::timestamp) AND ($8::text IS NULL OR \"startTime\" < $8::timestamp) \
+    ORDER BY \"startTime\" DESC LIMIT $9";
+const SPEND_SELECT_SQLITE: &str = concat!(
+    spend_cols!(spend_select_sqlite),
+    " WHERE ($1 IS NULL OR api_key = $1) AND ($2 IS NULL OR \"user\" = $2) \
+    AND ($3 IS NULL OR team_id = $3) AND ($4 IS NULL OR model_group = $4 OR model = $4) \
+    AND ($5 IS NULL OR end_user = $5) AND ($6 IS NULL OR request_id = $6) \
+    AND ($7 IS NULL OR \"startTime\" >= $7) AND ($8 IS NULL OR \"startTime\" < $8) \
+    ORDER BY \"startTime\" DESC LIMIT $9"
+);
+const SPEND_TOTAL_PG: &str = "SELECT COALESCE(SUM(spend), 0)::float8 FROM \"LiteLLM_SpendLogs\" \
+    WHERE ($1::text IS NULL OR \"startTime\" >= $1::timestamp) AND ($2::text IS NULL OR \"startTime\" < $2::timestamp)";
+const SPEND_TOTAL_SQLITE: &str = "SELECT CAST(COALESCE(SUM(spend), 0) AS REAL) FROM \"LiteLLM_SpendLogs\" \
+    WHERE ($1 IS NULL OR \"startTime\" >= $1) AND ($2 IS NULL OR \"startTime\" < $2)";
+const SPEND_COUNT: &str = "SELECT COUNT(*) FROM \"LiteLLM_SpendLogs\"";
+
+const ADD_KEY_SPEND: &str =
+    "UPDATE \"LiteLLM_VerificationToken\" SET spend = spend + $1 WHERE token = $2";
+const ADD_USER_SPEND: &str =
+    "UPDATE \"LiteLLM_UserTable\" SET spend = spend + $1 WHERE user_id = $2";
+const ADD_TEAM_SPEND: &str =
+    "UPDATE \"LiteLLM_TeamTable\" SET spend = spend + $1 WHERE team_id = $2";
+const ADD_END_USER_SPEND: &str = "INSERT INTO \"LiteLLM_EndUserTable\" (user_id, spend, blocked) VALUES ($2, $1, false) \
+    ON CONFLICT (user_id) DO UPDATE SET spend = \"LiteLLM_EndUserTable\".spend + excluded.spend";
+const ADD_MEMBER_SPEND: &str =
+    "UPDATE \"LiteLLM_TeamMembership\" SET spend = spend + $1 WHERE user_id = $2 AND team_id = $3";
+
+const RESET_KEY: &str = "UPDATE \"LiteLLM_VerificationToken\" SET spend = 0 WHERE token = $1";
+const RESET_USER: &str = "UPDATE \"LiteLLM_UserTable\" SET spend = 0 WHERE user_id = $1";
+const RESET_TEAM: &str = "UPDATE \"LiteLLM_TeamTable\" SET spend = 0 WHERE team_id = $1";
+const RESET_END_USER: &str = "UPDATE \"LiteLLM_EndUserTable\" SET spend = 0 WHERE user_id = $1";
+const RESET_MEMBER: &str =
+    "UPDATE \"LiteLLM_TeamMembership\" SET spend = 0 WHERE user_id = $1 AND team_id = $2";
+
+const MEMBER_UPSERT: &str = "INSERT INTO \"LiteLLM_TeamMembership\" (user_id, team_id, spend, budget_id) \
+    VALUES ($1, $2, 0, $3) ON CONFLICT (user_id, team_id) DO UPDATE SET budget_id = excluded.budget_id";
+const MEMBER_DELETE: &str =
+    "DELETE FROM \"LiteLLM_TeamMembership\" WHERE user_id = $1 AND team_id = $2";
+const MEMBER_ALL_PG: &str = "SELECT to_jsonb(t)::text FROM \"LiteLLM_TeamMembership\" t";
+const MEMBER_ALL_SQLITE: &str = "SELECT json_object('user_id', user_id, 'team_id', team_id, 'spend', spend, 'budget_id', budget_id) FROM \"LiteLLM_TeamMembership\"";
+
+const DELETED_KEY_INSERT: &str = "INSERT INTO \"LiteLLM_DeletedVerificationToken\" (id, token, key_alias, spend, user_id, team_id, deleted_by) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Which entity a spend total or reset applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Key(String),
+    User(String),
+    Team(String),
+    EndUser(String),
+    /// (user, team).
+    Member(String, String),
+}
+
+/// Filters of the spend-log queries (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct SpendFilter {
+    pub api_key: Option<String>,
+    pub user_id: Option<String>,
+    pub team_id: Option<String>,
+    pub model: Option<String>,
+    pub end_user: Option<String>,
+    pub request_id: Option<String>,
+    /// Inclusive start, as stored (`YYYY-MM-DDTHH:MM:SS.mmm`).
+    pub start: Option<String>,
+    /// Exclusive end.
+    pub end: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool this store has and `$pg` telling which.
+macro_rules! on_db {
+    ($db:expr, $pool:ident, $pg:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite($pool) => {
+                let $pg = false;
+                $body
+            }
+            Db::Postgres($pool) => {
+                let $pg = true;
+                $body
+            }
+        }
+    };
+}
+
+/// The database: LiteLLM's tables in SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl Store {
+    /// Connects and runs the migrations. `url` is `postgres://...`/`postgresql://...` or
+    /// `sqlite://path` (created when missing). Several processes may start at once against one
+    /// fresh PostgreSQL database: the migrator holds an advisory lock while it runs.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            PG_MIGRATIONS.run(&pool).await?;
+            Db::Postgres(pool)
+        } else {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(30));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Db::Sqlite(pool)
+        };
+        Ok(Self { db })
+    }
+
+    /// Whether this is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+
+    /// Inserts or replaces a row; spend and creation columns of an existing row are kept.
+    pub async fn upsert<E: Entity>(&self, row: &E) -> Result<(), StoreError> {
+        let json = serde_json::to_string(row)?;
+        on_db!(&self.db, pool, pg => {
+            let sql = if pg { E::SQL.pg_upsert } else { E::SQL.sqlite_upsert };
+            sqlx::query(sql).bind(json).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// One row by primary key.
+    pub async fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, StoreError> {
+        let text: Option<String> = on_db!(&self.db, pool, pg => {
+            let sql = if pg { E::SQL.pg_get } else { E::SQL.sqlite_get };
+            sqlx::query_scalar(sql).bind(id).fetch_optional(pool).await?
+        });
+        text.map(|t| serde_json::from_str(&t).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// Every row of the table.
+    pub async fn all<E: Entity>(&self) -> Result<Vec<E>, StoreError> {
+        let texts: Vec<String> = on_db!(&self.db, pool, pg => {
+            let sql = if pg { E::SQL.pg_all } else { E::SQL.sqlite_all };
+            sqlx::query_scalar(sql).fetch_all(pool).await?
+        });
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Deletes a row; whether it existed.
+    pub async fn delete<E: Entity>(&self, id: &str) -> Result<bool, StoreError> {
+        let n = on_db!(&self.db, pool, _pg => {
+            sqlx::query(E::SQL.delete).bind(id).execute(pool).await?.rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Keeps a copy of a deleted key in `LiteLLM_DeletedVerificationToken`.
+    pub async fn record_deleted_key(
+        &self,
+        key: &KeyRow,
+        deleted_by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        on_db!(&self.db, pool, _pg => {
+            sqlx::query(DELETED_KEY_INSERT)
+                .bind(id)
+                .bind(&key.token)
+                .bind(&key.key_alias)
+                .bind(key.spend)
+                .bind(&key.user_id)
+                .bind(&key.team_id)
+                .bind(deleted_by)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Adds or updates a team membership.
+    pub async fn upsert_member(
+        &self,
+        user_id: &str,
+        team_id: &str,
+        budget_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        on_db!(&self.db, pool, _pg => {
+            sqlx::query(MEMBER_UPSERT).bind(user_id).bind(team_id).bind(budget_id).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Removes a team membership.
+    pub async fn delete_member(&self, user_id: &str, team_id: &str) -> Result<(), StoreError> {
+        on_db!(&self.db, pool, _pg => {
+            sqlx::query(MEMBER_DELETE).bind(user_id).bind(team_id).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Every team membership.
+    pub async fn members(&self) -> Result<Vec<MembershipRow>, StoreError> {
+        let texts: Vec<String> = on_db!(&self.db, pool, pg => {
+            let sql = if pg { MEMBER_ALL_PG } else { MEMBER_ALL_SQLITE };
+            sqlx::query_scalar(sql).fetch_all(pool).await?
+        });
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Sets an owner's running spend to zero (budget window reset).
+    pub async fn reset_spend(&self, owner: &Owner) -> Result<(), StoreError> {
+        on_db!(&self.db, pool, _pg => {
+            let q = match owner {
+                Owner::Key(id) => sqlx::query(RESET_KEY).bind(id),
+                Owner::User(id) => sqlx::query(RESET_USER).bind(id),
+                Owner::Team(id) => sqlx::query(RESET_TEAM).bind(id),
+                Owner::EndUser(id) => sqlx::query(RESET_END_USER).bind(id),
+                Owner::Member(u, t) => sqlx::query(RESET_MEMBER).bind(u).bind(t),
+            };
+            q.execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Writes spend-log rows and adds their cost to the running totals, in one transaction.
+    /// A row whose `request_id` is already stored is skipped together with its totals, so
+    /// writing the same batch again (after a failure whose outcome was unknown) counts each
+    /// request exactly once. Returns how many rows were new.
+    pub async fn write_spend(&self, rows: &[SpendRow]) -> Result<usize, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let json = serde_json::to_string(rows)?;
+        on_db!(&self.db, pool, pg => {
+            let mut tx = pool.begin().await?;
+            let sql = if pg { SPEND_INSERT_PG } else { SPEND_INSERT_SQLITE };
+            let inserted: Vec<String> = sqlx::query_scalar(sql).bind(json).fetch_all(&mut *tx).await?;
+            let totals = totals(rows, &inserted);
+            for (owner, amount) in &totals {
+                let q = match owner {
+                    Owner::Key(id) => sqlx::query(ADD_KEY_SPEND).bind(amount).bind(id),
+                    Owner::User(id) => sqlx::query(ADD_USER_SPEND).bind(amount).bind(id),
+                    Owner::Team(id) => sqlx::query(ADD_TEAM_SPEND).bind(amount).bind(id),
+                    Owner::EndUser(id) => sqlx::query(ADD_END_USER_SPEND).bind(amount).bind(id),
+                    Owner::Member(u, t) => sqlx::query(ADD_MEMBER_SPEND).bind(amount).bind(u).bind(t),
+                };
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(inserted.len())
+        })
+    }
+
+    /// Spend-log rows, newest first.
+    pub async fn spend_logs(&self, f: &SpendFilter) -> Result<Vec<SpendRow>, StoreError> {
+        let texts: Vec<String> = on_db!(&self.db, pool, pg => {
+            let sql = if pg { SPEND_SELECT_PG } else { SPEND_SELECT_SQLITE };
+            sqlx::query_scalar(sql)
+                .bind(&f.api_key)
+                .bind(&f.user_id)
+                .bind(&f.team_id)
+                .bind(&f.model)
+                .bind(&f.end_user)
+                .bind(&f.request_id)
+                .bind(&f.start)
+                .bind(&f.end)
+                .bind(if f.limit > 0 { f.limit } else { 1000 })
+                .fetch_all(pool)
+                .await?
+        });
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Total spend of the logs between two times (either open).
+    pub async fn total_spend(
+        &self,
+        start: Option<&str>,
+        end: Option<&str>,
+    ) -> Result<f64, StoreError> {
+        Ok(on_db!(&self.db, pool, pg => {
+            let sql = if pg { SPEND_TOTAL_PG } else { SPEND_TOTAL_SQLITE };
+            sqlx::query_scalar::<_, f64>(sql).bind(start).bind(end).fetch_one(pool).await?
+        }))
+    }
+
+    /// Number of spend-log rows.
+    pub async fn spend_log_count(&self) -> Result<i64, StoreError> {
+        Ok(on_db!(&self.db, pool, _pg => {
+            sqlx::query_scalar::<_, i64>(SPEND_COUNT).fetch_one(pool).await?
+        }))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        on_db!(&self.db, pool, _pg => pool.close().await);
+    }
+}
+
+/// The running totals a batch adds, from the rows that were new.
+fn totals(rows: &[SpendRow], inserted: &[String]) -> Vec<(Owner, f64)> {
+    let new: std::collections::HashSet<&str> = inserted.iter().map(String::as_str).collect();
+    let mut sums: HashMap<Owner, f64> = HashMap::new();
+    for r in rows.iter().filter(|r| new.contains(r.request_id.as_str())) {
+        if r.spend == 0.0 {
+            continue;
+        }
+        let mut add = |o: Owner| *sums.entry(o).or_default() += r.spend;
+        if !r.api_key.is_empty() {
+            add(Owner::Key(r.api_key.clone()));
+        }
+        if let Some(u) = r.user.as_ref().filter(|u| !u.is_empty()) {
+            add(Owner::User(u.clone()));
+            if let Some(t) = r.team_id.as_ref().filter(|t| !t.is_empty()) {
+                add(Owner::Member(u.clone(), t.clone()));
+            }
+        }
+        if let Some(t) = r.team_id.as_ref().filter(|t| !t.is_empty()) {
+            add(Owner::Team(t.clone()));
+        }
+        if let Some(e) = r.end_user.as_ref().filter(|e| !e.is_empty()) {
+            add(Owner::EndUser(e.clone()));
+        }
+    }
+    // A stable order keeps concurrent writers from locking rows in opposite orders.
+    let mut out: Vec<(Owner, f64)> = sums.into_iter().collect();
+    out.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+    out
+}

@@ -1,0 +1,197 @@
+//! The spend writer: rows are handed over without waiting, appended to an on-disk journal,
+//! then written to the database in batches. While the database is down the journal keeps
+//! them (across restarts too); once a batch commits the journal is emptied. Replaying a row
+//! the database already has is harmless: [`Store::write_spend`] skips known request ids
+//! together with their totals, so every request is counted exactly once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::fs::{File, OpenOptions};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::model::SpendRow;
+use crate::{Store, StoreError};
+
+/// Rows per database statement.
+const CHUNK: usize = 500;
+/// Longest wait between attempts while the database is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+enum Msg {
+    Row(Box<SpendRow>),
+    /// Answered `true` once every row sent before it is in the database.
+    Flush(oneshot::Sender<bool>),
+    /// The writer's own wake-up while rows wait for the database.
+    Retry,
+}
+
+/// The handle routes use to record spend. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SpendQueue {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl SpendQueue {
+    /// Opens (or creates) the journal at `path`, re-queues the rows it still holds, and starts
+    /// the writer task.
+    pub async fn start(store: Store, path: PathBuf) -> Result<(Self, JoinHandle<()>), StoreError> {
+        let pending = read_journal(&path).await?;
+        if !pending.is_empty() {
+            tracing::info!(rows = pending.len(), path = %path.display(), "re-sending spend rows kept while the database was unavailable");
+        }
+        let journal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = Writer {
+            store,
+            path,
+            journal,
+            pending,
+            backoff: Duration::from_millis(100),
+            down: false,
+        };
+        let task = tokio::spawn(writer.run(rx));
+        Ok((Self { tx }, task))
+    }
+
+    /// Queues one row; never waits.
+    pub fn record(&self, row: SpendRow) {
+        if self.tx.send(Msg::Row(Box::new(row))).is_err() {
+            tracing::error!("spend writer has stopped; a spend row was not recorded");
+        }
+    }
+
+    /// Waits until every row recorded before this call is in the database (`true`), or one
+    /// attempt to write them failed (`false`; they stay queued).
+    pub async fn flush(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+}
+
+struct Writer {
+    store: Store,
+    path: PathBuf,
+    journal: File,
+    pending: Vec<SpendRow>,
+    backoff: Duration,
+    down: bool,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let mut closed = false;
+        loop {
+            let mut fresh = Vec::new();
+            let mut flushes = Vec::new();
+            let first = if self.pending.is_empty() {
+                rx.recv().await
+            } else {
+                match tokio::time::timeout(self.backoff, rx.recv()).await {
+                    Ok(m) => m,
+                    // Time to try the database again.
+                    Err(_) => Some(Msg::Retry),
+                }
+            };
+            match first {
+                None => closed = true,
+                Some(Msg::Row(r)) => fresh.push(*r),
+                Some(Msg::Flush(f)) => flushes.push(f),
+                Some(Msg::Retry) => {}
+            }
+            // Whatever else is already waiting joins this batch.
+            while fresh.len() < CHUNK * 4 {
+                match rx.try_recv() {
+                    Ok(Msg::Row(r)) => fresh.push(*r),
+                    Ok(Msg::Flush(f)) => flushes.push(f),
+                    Ok(Msg::Retry) => {}
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if !fresh.is_empty() {
+                if let Err(e) = self.append(&fresh).await {
+                    tracing::error!(path = %self.path.display(), "cannot write the spend journal: {e}");
+                }
+                self.pending.extend(fresh);
+            }
+            let ok = self.write().await;
+            for f in flushes {
+                let _ = f.send(ok);
+            }
+            if closed {
+                return;
+            }
+        }
+    }
+
+    async fn append(&mut self, rows: &[SpendRow]) -> Result<(), StoreError> {
+        let mut buf = Vec::new();
+        for r in rows {
+            serde_json::to_writer(&mut buf, r)?;
+            buf.push(b'\n');
+        }
+        self.journal.write_all(&buf).await?;
+        self.journal.sync_data().await?;
+        Ok(())
+    }
+
+    /// Writes every pending row; `true` when none is left.
+    async fn write(&mut self) -> bool {
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(CHUNK);
+            match self.store.write_spend(&self.pending[..n]).await {
+                Ok(_) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) => {
+                    if !self.down {
+                        tracing::error!(rows = self.pending.len(), path = %self.path.display(), "database unavailable, spend rows kept on disk until it returns: {e}");
+                        self.down = true;
+                    }
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    return false;
+                }
+            }
+        }
+        if self.down {
+            tracing::info!("database reachable again, queued spend rows written");
+            self.down = false;
+        }
+        self.backoff = Duration::from_millis(100);
+        if let Err(e) = self.journal.set_len(0).await {
+            tracing::error!(path = %self.path.display(), "cannot empty the spend journal: {e}");
+        }
+        true
+    }
+}
+
+async fn read_journal(path: &Path) -> Result<Vec<SpendRow>, StoreError> {
+    let file = match File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut lines = BufReader::new(file).lines();
+    let mut rows = Vec::new();
+    while let Some(line) = lines.next_line().await? {
+        // A line cut short by a crash mid-write is the only kind that fails to parse.
+        match serde_json::from_str::<SpendRow>(&line) {
+            Ok(r) => rows.push(r),
+            Err(e) => tracing::warn!("skipping a damaged spend journal line: {e}"),
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,283 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::{Duration, TimeZone, Utc};
+use serde_json::json;
+use tollgate_store::{
+    EndUserRow, KeyRow, SpendFilter, SpendQueue, SpendRow, Store, TeamRow, UserRow, hash_key,
+};
+
+fn key(token: &str) -> KeyRow {
+    KeyRow {
+        token: token.to_owned(),
+        key_alias: Some("alias".into()),
+        models: vec!["gpt-4o".into(), "openai/*".into()],
+        metadata: json!({"team": "x", "nested": {"a": 1}})
+            .as_object()
+            .unwrap()
+            .clone(),
+        max_budget: Some(1.5),
+        rpm_limit: Some(10),
+        blocked: Some(false),
+        expires: Some(Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()),
+        user_id: Some("u1".into()),
+        team_id: Some("t1".into()),
+        created_at: Some(Utc::now()),
+        ..KeyRow::default()
+    }
+}
+
+fn spend_row(id: &str, api_key: &str, cost: f64) -> SpendRow {
+    let now = Utc::now();
+    SpendRow {
+        request_id: id.to_owned(),
+        call_type: "acompletion".into(),
+        api_key: api_key.to_owned(),
+        spend: cost,
+        total_tokens: 30,
+        prompt_tokens: 10,
+        completion_tokens: 20,
+        start_time: now,
+        end_time: now + Duration::milliseconds(5),
+        model: "gpt-4o".into(),
+        model_group: Some("gpt-4o".into()),
+        user: Some("u1".into()),
+        team_id: Some("t1".into()),
+        end_user: Some("customer-1".into()),
+        metadata: json!({"status": "success"}),
+        request_tags: json!(["a"]),
+        status: Some("success".into()),
+        ..SpendRow::default()
+    }
+}
+
+async fn roundtrip(store: &Store) {
+    let token = hash_key(&format!("sk-{}", uuid::Uuid::new_v4()));
+    let mut k = key(&token);
+    store.upsert(&k).await.unwrap();
+    let got: KeyRow = store.get(&token).await.unwrap().unwrap();
+    assert_eq!(got.models, k.models);
+    assert_eq!(got.metadata, k.metadata);
+    assert_eq!(got.expires, k.expires);
+    assert_eq!(got.rpm_limit, Some(10));
+    assert_eq!(got.blocked, Some(false));
+    // An update never overwrites the running spend.
+    store
+        .write_spend(&[spend_row(&uuid::Uuid::new_v4().to_string(), &token, 0.25)])
+        .await
+        .unwrap();
+    k.blocked = Some(true);
+    k.spend = 99.0;
+    store.upsert(&k).await.unwrap();
+    let got: KeyRow = store.get(&token).await.unwrap().unwrap();
+    assert_eq!(got.blocked, Some(true));
+    assert!((got.spend - 0.25).abs() < 1e-9, "{}", got.spend);
+    assert!(
+        store
+            .all::<KeyRow>()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.token == token)
+    );
+    assert!(store.delete::<KeyRow>(&token).await.unwrap());
+    assert!(store.get::<KeyRow>(&token).await.unwrap().is_none());
+
+    let team = TeamRow {
+        team_id: format!("team-{}", uuid::Uuid::new_v4()),
+        models: vec!["a".into()],
+        members_with_roles: json!([{"role": "user", "user_id": "u1"}]),
+        max_budget: Some(2.0),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        ..TeamRow::default()
+    };
+    store.upsert(&team).await.unwrap();
+    let got: TeamRow = store.get(&team.team_id).await.unwrap().unwrap();
+    assert_eq!(got.members_with_roles, team.members_with_roles);
+    let user = UserRow {
+        user_id: format!("user-{}", uuid::Uuid::new_v4()),
+        user_role: Some("internal_user".into()),
+        teams: vec![team.team_id.clone()],
+        ..UserRow::default()
+    };
+    store.upsert(&user).await.unwrap();
+    let got: UserRow = store.get(&user.user_id).await.unwrap().unwrap();
+    assert_eq!(got.teams, user.teams);
+    store
+        .upsert_member(&user.user_id, &team.team_id, None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .members()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.user_id == user.user_id)
+    );
+}
+
+async fn exactly_once(store: &Store) {
+    let token = hash_key(&format!("sk-{}", uuid::Uuid::new_v4()));
+    store.upsert(&key(&token)).await.unwrap();
+    let rows: Vec<SpendRow> = (0..10)
+        .map(|i| spend_row(&format!("{token}-{i}"), &token, 0.1))
+        .collect();
+    assert_eq!(store.write_spend(&rows).await.unwrap(), 10);
+    // The same batch again (a retry after an unknown outcome) adds nothing.
+    assert_eq!(store.write_spend(&rows).await.unwrap(), 0);
+    let got: KeyRow = store.get(&token).await.unwrap().unwrap();
+    assert!((got.spend - 1.0).abs() < 1e-9, "{}", got.spend);
+    let logs = store
+        .spend_logs(&SpendFilter {
+            api_key: Some(token.clone()),
+            ..SpendFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 10);
+    assert_eq!(logs[0].request_tags, json!(["a"]));
+    assert_eq!(logs[0].metadata, json!({"status": "success"}));
+    let end_user: EndUserRow = store.get("customer-1").await.unwrap().unwrap();
+    assert!(end_user.spend >= 1.0 - 1e-9);
+    let future = (Utc::now() + Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%S%.3f")
+        .to_string();
+    let none = store
+        .spend_logs(&SpendFilter {
+            api_key: Some(token.clone()),
+            start: Some(future),
+            ..SpendFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(store.total_spend(None, None).await.unwrap() >= 1.0 - 1e-9);
+}
+
+#[tokio::test]
+async fn sqlite_rows_round_trip() {
+    let (url, _dir) = common::sqlite_url();
+    roundtrip(&Store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn sqlite_spend_is_counted_exactly_once() {
+    let (url, _dir) = common::sqlite_url();
+    exactly_once(&Store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_rows_round_trip() {
+    let Some(url) = common::pg_url().await else {
+        return;
+    };
+    roundtrip(&Store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_spend_is_counted_exactly_once() {
+    let Some(url) = common::pg_url().await else {
+        return;
+    };
+    exactly_once(&Store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_concurrent_start_up_migrates_once() {
+    let Some(url) = common::pg_url().await else {
+        return;
+    };
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Store::open(&url).await })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn migration_failure_is_an_error() {
+    let dir = common::TempDir::new();
+    // A directory where the database file should be cannot be opened.
+    std::fs::create_dir_all(dir.0.join("t.db")).unwrap();
+    assert!(
+        Store::open(&format!("sqlite://{}/t.db", dir.0.display()))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_outage_loses_and_duplicates_no_spend_row() {
+    let Some(url) = common::pg_url().await else {
+        return;
+    };
+    let (template, target) = common::via_relay(&url);
+    let relay = common::Relay::start(target).await;
+    let store = Store::open(&template.replace("{PORT}", &relay.port.to_string()))
+        .await
+        .unwrap();
+    let direct = Store::open(&url).await.unwrap();
+    let token = hash_key("sk-outage");
+    store.upsert(&key(&token)).await.unwrap();
+    let dir = common::TempDir::new();
+    let journal = dir.0.join("spend.jsonl");
+    let (queue, task) = SpendQueue::start(store.clone(), journal.clone())
+        .await
+        .unwrap();
+    let total = 300;
+    for i in 0..total {
+        queue.record(spend_row(&format!("outage-{i}"), &token, 0.01));
+        if i == 100 {
+            relay.cut();
+        }
+        if i % 20 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    // While the database is unreachable the rows wait in the journal.
+    assert!(!queue.flush().await);
+    assert!(std::fs::metadata(&journal).unwrap().len() > 0);
+    // A restart while the database is down keeps them too.
+    drop(queue);
+    task.await.unwrap();
+    let (queue, _task) = SpendQueue::start(store.clone(), journal.clone())
+        .await
+        .unwrap();
+    relay.restore();
+    let mut ok = false;
+    for _ in 0..100 {
+        if queue.flush().await {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ok, "queue never drained after the database came back");
+    let logs = direct
+        .spend_logs(&SpendFilter {
+            api_key: Some(token.clone()),
+            limit: 10_000,
+            ..SpendFilter::default()
+        })
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = logs.iter().map(|r| r.request_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "every request has exactly one row");
+    assert_eq!(logs.len(), total);
+    let k: KeyRow = direct.get(&token).await.unwrap().unwrap();
+    assert!(
+        (k.spend - 0.01 * total as f64).abs() < 1e-6,
+        "key spend counts each row once: {}",
+        k.spend
+    );
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+}
