@@ -265,6 +265,18 @@ pub enum GatewayError {
     /// A bug or an impossible state inside the gateway.
     #[error("Internal error: {0}")]
     Internal(String),
+
+    /// The gateway's own policy refused the request: a key that is blocked or expired, a model
+    /// the key may not use, an exceeded budget or rate limit. Status, `type` and `param` are
+    /// LiteLLM's for each case.
+    #[error("{message}")]
+    Denied {
+        status: u16,
+        error_type: String,
+        message: String,
+        param: Option<String>,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl GatewayError {
@@ -294,6 +306,14 @@ impl GatewayError {
             Self::Timeout { .. } => ErrorClass::Timeout,
             Self::Connection { .. } => ErrorClass::ApiConnection,
             Self::InvalidUpstreamResponse { .. } | Self::Internal(_) => ErrorClass::InternalServer,
+            Self::Denied { status, .. } => match status {
+                400 => ErrorClass::BadRequest,
+                401 => ErrorClass::Authentication,
+                403 => ErrorClass::PermissionDenied,
+                404 => ErrorClass::NotFound,
+                429 => ErrorClass::RateLimit,
+                _ => ErrorClass::InternalServer,
+            },
         }
     }
 
@@ -302,6 +322,7 @@ impl GatewayError {
         match self {
             Self::Upstream(e) => e.status,
             Self::MethodNotAllowed { .. } => 405,
+            Self::Denied { status, .. } => *status,
             other => other.class().default_status(),
         }
     }
@@ -310,6 +331,7 @@ impl GatewayError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Upstream(e) => e.retry_after,
+            Self::Denied { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -326,6 +348,9 @@ impl GatewayError {
                 ("invalid_request_error".to_owned(), Some(param.clone()))
             }
             Self::Authentication { .. } => ("auth_error".to_owned(), None),
+            Self::Denied {
+                error_type, param, ..
+            } => (error_type.clone(), param.clone()),
             Self::Upstream(e) => (
                 e.error_type
                     .clone()

@@ -35,7 +35,7 @@ use tollgate_providers::{
 pub use deployment::Deployment;
 pub use native::{MessagesCall, NativeMessages, NativeRewriter, NativeStream, UsageCell};
 pub use request_options::{RequestOptions, seconds};
-pub use stream::{ChatStream, error_frame};
+pub use stream::{ChatStream, StreamEnd, error_frame};
 pub use wildcard::WildcardPattern;
 
 use stream::EventSource;
@@ -504,6 +504,7 @@ impl Router {
             source,
             client_model: String::new(),
             include_usage: false,
+            on_end: None,
         })))
     }
 

@@ -60,6 +60,19 @@ impl EventSource {
     }
 }
 
+/// How a stream ended, reported once to the hook set with [`ChatStream::on_end`].
+#[derive(Debug, Clone)]
+pub struct StreamEnd {
+    /// The last usage the provider reported (the final usage chunk when the stream completed).
+    pub usage: Option<Usage>,
+    /// The provider failed mid-stream.
+    pub error: Option<GatewayError>,
+    /// The stream was dropped before its end (the client went away).
+    pub cancelled: bool,
+}
+
+type EndHook = Box<dyn FnOnce(StreamEnd) + Send>;
+
 /// A chat stream whose first event has arrived (so a failing upstream was reported as a
 /// normal error before any byte reached the client).
 pub struct ChatStream {
@@ -69,6 +82,7 @@ pub struct ChatStream {
     pub(crate) source: EventSource,
     pub(crate) client_model: String,
     pub(crate) include_usage: bool,
+    pub(crate) on_end: Option<EndHook>,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -83,6 +97,18 @@ struct Shaper {
     stream: ChatStream,
     usage: Option<Usage>,
     finished: bool,
+}
+
+impl Drop for Shaper {
+    fn drop(&mut self) {
+        if let Some(hook) = self.stream.on_end.take() {
+            hook(StreamEnd {
+                usage: self.usage.take(),
+                error: None,
+                cancelled: true,
+            });
+        }
+    }
 }
 
 impl Shaper {
@@ -106,12 +132,28 @@ impl Shaper {
         }
         if self.finished {
             tracing::debug!(model_id = %self.stream.info.deployment_id, usage = ?self.usage, "stream finished");
+            if let Some(hook) = self.stream.on_end.take() {
+                hook(StreamEnd {
+                    usage: self.usage.clone(),
+                    error: match &ev {
+                        Some(StreamEvent::Error(e)) => Some(e.clone()),
+                        _ => None,
+                    },
+                    cancelled: false,
+                });
+            }
         }
         ev
     }
 }
 
 impl ChatStream {
+    /// Calls `hook` once when the stream ends: completed, failed, or dropped by the client.
+    pub fn on_end(mut self, hook: impl FnOnce(StreamEnd) + Send + 'static) -> Self {
+        self.on_end = Some(Box::new(hook));
+        self
+    }
+
     /// OpenAI SSE frames: `data: {...}\n\n` per chunk, `data: [DONE]\n\n` at the end, one
     /// `data: {"error":...}` frame (and no `[DONE]`) if the provider fails mid-stream. The usage
     /// chunk is passed on only when the client asked for it. Dropping the stream cancels the
