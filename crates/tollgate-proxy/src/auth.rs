@@ -1,19 +1,26 @@
-//! Who is calling. Keys are read from the headers LiteLLM reads, in LiteLLM's order, and
-//! compared in constant time. Only the master key exists today; virtual keys (hashed, stored)
-//! arrive with the keys issue and plug in at [`Authenticator::authenticate`].
+//! Who is calling. Keys are read from the headers LiteLLM reads, in LiteLLM's order; the master
+//! key is compared in constant time, virtual keys are looked up by their SHA-256 in the
+//! in-memory key cache ([`Accounting`]).
+
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tollgate_core::GatewayError;
+use tollgate_store::KeyRow;
+
+use crate::accounting::Accounting;
 
 /// The caller, once authenticated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Identity {
     /// No master key is configured: the proxy is open (LiteLLM's behaviour).
     Anonymous,
     /// The master key: proxy admin.
     MasterKey,
+    /// A virtual key (its stored row).
+    Key(Arc<KeyRow>),
 }
 
 /// Checks presented keys.
@@ -21,6 +28,7 @@ pub enum Identity {
 pub struct Authenticator {
     master_key: Option<String>,
     custom_header: Option<String>,
+    accounting: Option<Arc<Accounting>>,
 }
 
 impl Authenticator {
@@ -30,7 +38,14 @@ impl Authenticator {
         Self {
             master_key: master_key.filter(|k| !k.is_empty()),
             custom_header: custom_header.map(|h| h.to_ascii_lowercase()),
+            accounting: None,
         }
+    }
+
+    /// Accepts the virtual keys of `accounting` too.
+    pub fn with_keys(mut self, accounting: Arc<Accounting>) -> Self {
+        self.accounting = Some(accounting);
+        self
     }
 
     /// Whether any key is required.
@@ -38,8 +53,9 @@ impl Authenticator {
         self.master_key.is_none()
     }
 
-    /// Authenticates a request from its headers and query string.
-    pub fn authenticate(
+    /// Authenticates a request from its headers and query string. A virtual key missing from
+    /// the cache is looked up in the database (then remembered either way).
+    pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         query: Option<&str>,
@@ -58,6 +74,9 @@ impl Authenticator {
         };
         if bool::from(key.as_bytes().ct_eq(master.as_bytes())) {
             return Ok(Identity::MasterKey);
+        }
+        if let Some(acc) = &self.accounting {
+            return virtual_key(acc, &key).await;
         }
         Err(auth(&format!(
             "Authentication Error, Invalid proxy server token passed. Received API Key = {}, Key Hash (Token) ={}. Unable to find token in cache or `LiteLLM_VerificationTokenTable`",
@@ -138,6 +157,42 @@ impl Authenticator {
     }
 }
 
+async fn virtual_key(acc: &Accounting, key: &str) -> Result<Identity, GatewayError> {
+    if !key.starts_with("sk-") {
+        return Err(auth(&format!(
+            "Authentication Error, LiteLLM Virtual Key expected. Received={}, expected to start with 'sk-'.",
+            abbreviate(key)
+        )));
+    }
+    let hash = hash_key(key);
+    let Some(row) = acc.key(&hash).await else {
+        return Err(auth(&format!(
+            "Authentication Error, Invalid proxy server token passed. Received API Key = {}, Key Hash (Token) ={hash}. Unable to find token in cache or `LiteLLM_VerificationTokenTable`",
+            abbreviate(key)
+        )));
+    };
+    if row.blocked == Some(true) {
+        return Err(auth(
+            "Authentication Error, Key is blocked. Update via `/key/unblock` if you're an admin.",
+        ));
+    }
+    if let Some(expires) = row.expires {
+        let now = acc.now();
+        if expires < now {
+            return Err(GatewayError::Denied {
+                status: 401,
+                error_type: "expired_key".into(),
+                message: format!(
+                    "Authentication Error - Expired Key. Key Expiry time {expires} and current time {now}"
+                ),
+                param: Some(abbreviate(key)),
+                retry_after: None,
+            });
+        }
+    }
+    Ok(Identity::Key(row))
+}
+
 enum Presented {
     Missing,
     Malformed,
@@ -153,6 +208,23 @@ fn auth(message: &str) -> GatewayError {
 /// LiteLLM stores and logs keys as the hex SHA-256 of the whole key.
 pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new virtual key: `sk-` and 22 URL-safe characters from 128 random bits (LiteLLM's
+/// `secrets.token_urlsafe(16)`).
+pub fn new_key() -> String {
+    use base64::Engine;
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut random = [0u8; 16];
+    // v4 UUIDs fix 6 bits; a second one supplies full-entropy bytes for those positions.
+    let other = uuid::Uuid::new_v4().into_bytes();
+    for (i, b) in random.iter_mut().enumerate() {
+        *b = bytes[i] ^ other[15 - i];
+    }
+    format!(
+        "sk-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+    )
 }
 
 /// `sk-...abcd`: enough to recognise a key, not to use it.
@@ -187,8 +259,8 @@ mod tests {
         h
     }
 
-    #[test]
-    fn every_litellm_key_header_is_accepted() {
+    #[tokio::test]
+    async fn every_litellm_key_header_is_accepted() {
         let a = Authenticator::new(Some("sk-master".into()), Some("X-My-Key".into()));
         for h in [
             headers(&[("authorization", "Bearer sk-master")]),
@@ -200,38 +272,39 @@ mod tests {
             headers(&[("x-my-key", "sk-master")]),
         ] {
             assert_eq!(
-                a.authenticate(&h, None).unwrap(),
+                a.authenticate(&h, None).await.unwrap(),
                 Identity::MasterKey,
                 "{h:?}"
             );
         }
         assert_eq!(
             a.authenticate(&HeaderMap::new(), Some("alt=sse&key=sk-master"))
+                .await
                 .unwrap(),
             Identity::MasterKey
         );
     }
 
-    #[test]
-    fn precedence_follows_litellm() {
+    #[tokio::test]
+    async fn precedence_follows_litellm() {
         let a = Authenticator::new(Some("sk-master".into()), None);
         // x-litellm-api-key wins over Authorization (which may carry a provider key).
         let h = headers(&[
             ("x-litellm-api-key", "sk-master"),
             ("authorization", "Bearer sk-provider"),
         ]);
-        assert!(a.authenticate(&h, None).is_ok());
+        assert!(a.authenticate(&h, None).await.is_ok());
         let h = headers(&[
             ("authorization", "Bearer sk-wrong"),
             ("x-api-key", "sk-master"),
         ]);
-        assert!(a.authenticate(&h, None).is_err());
+        assert!(a.authenticate(&h, None).await.is_err());
     }
 
-    #[test]
-    fn failures_have_litellm_messages_and_hide_the_key() {
+    #[tokio::test]
+    async fn failures_have_litellm_messages_and_hide_the_key() {
         let a = Authenticator::new(Some("sk-master".into()), None);
-        let e = a.authenticate(&HeaderMap::new(), None).unwrap_err();
+        let e = a.authenticate(&HeaderMap::new(), None).await.unwrap_err();
         assert_eq!(e.status(), 401);
         assert_eq!(e.to_string(), "Authentication Error, No api key passed in.");
         let e = a
@@ -239,6 +312,7 @@ mod tests {
                 &headers(&[("authorization", "Bearer sk-abcdefgh1234")]),
                 None,
             )
+            .await
             .unwrap_err();
         let msg = e.to_string();
         assert!(
@@ -248,16 +322,17 @@ mod tests {
         assert!(!msg.contains("sk-abcdefgh1234"));
         let e = a
             .authenticate(&headers(&[("authorization", "Token x")]), None)
+            .await
             .unwrap_err();
         assert!(e.to_string().contains("Malformed API Key"));
         assert_eq!(e.to_body().error.error_type.as_deref(), Some("auth_error"));
     }
 
-    #[test]
-    fn no_master_key_means_open() {
+    #[tokio::test]
+    async fn no_master_key_means_open() {
         let a = Authenticator::new(None, None);
         assert_eq!(
-            a.authenticate(&HeaderMap::new(), None).unwrap(),
+            a.authenticate(&HeaderMap::new(), None).await.unwrap(),
             Identity::Anonymous
         );
     }

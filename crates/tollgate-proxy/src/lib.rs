@@ -1,6 +1,7 @@
 //! Tollgate's HTTP proxy: LiteLLM's OpenAI-compatible routes over the shared engine, with
 //! LiteLLM's auth, headers and error bodies.
 
+pub mod accounting;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -23,6 +24,7 @@ use tollgate_core::GatewayError;
 pub use state::AppState;
 
 use crate::error::ApiError;
+use crate::routes::management::{keys, orgs, spend};
 use crate::routes::{chat, embeddings, health, messages, models, responses};
 
 /// The route table.
@@ -75,6 +77,47 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))
         .route("/health/readiness", get(health::readiness))
+        .route("/key/generate", post(keys::generate))
+        .route("/key/update", post(keys::update))
+        .route("/key/delete", post(keys::delete))
+        .route("/key/info", get(keys::info))
+        .route("/key/list", get(keys::list))
+        .route("/key/regenerate", post(keys::regenerate))
+        .route("/key/{key}/regenerate", post(keys::regenerate_path))
+        .route("/key/block", post(keys::block))
+        .route("/key/unblock", post(keys::unblock))
+        .route("/team/new", post(orgs::team_new))
+        .route("/team/update", post(orgs::team_update))
+        .route("/team/delete", post(orgs::team_delete))
+        .route("/team/info", get(orgs::team_info))
+        .route("/team/list", get(orgs::team_list))
+        .route("/team/member_add", post(orgs::team_member_add))
+        .route("/team/member_delete", post(orgs::team_member_delete))
+        .route("/user/new", post(orgs::user_new))
+        .route("/user/update", post(orgs::user_update))
+        .route("/user/delete", post(orgs::user_delete))
+        .route("/user/info", get(orgs::user_info))
+        .route("/user/list", get(orgs::user_list))
+        .route("/customer/new", post(orgs::customer_new))
+        .route("/end_user/new", post(orgs::customer_new))
+        .route("/customer/update", post(orgs::customer_update))
+        .route("/end_user/update", post(orgs::customer_update))
+        .route("/customer/info", get(orgs::customer_info))
+        .route("/end_user/info", get(orgs::customer_info))
+        .route("/customer/list", get(orgs::customer_list))
+        .route("/end_user/list", get(orgs::customer_list))
+        .route("/customer/delete", post(orgs::customer_delete))
+        .route("/end_user/delete", post(orgs::customer_delete))
+        .route("/customer/block", post(orgs::customer_block_route))
+        .route("/customer/unblock", post(orgs::customer_unblock_route))
+        .route("/budget/new", post(orgs::budget_new))
+        .route("/budget/update", post(orgs::budget_update))
+        .route("/budget/info", post(orgs::budget_info))
+        .route("/budget/list", get(orgs::budget_list))
+        .route("/budget/delete", post(orgs::budget_delete))
+        .route("/spend/logs", get(spend::logs))
+        .route("/global/spend", get(spend::global))
+        .route("/global/spend/logs", get(spend::global_logs))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -7,6 +7,7 @@ use tollgate_config::Config;
 use tollgate_core::GatewayError;
 use tollgate_router::Router;
 
+use crate::accounting::Accounting;
 use crate::auth::Authenticator;
 
 /// Request bodies above this are refused with 413 unless `max_request_size_mb` says otherwise.
@@ -23,6 +24,8 @@ pub struct AppState {
     pub log_level: String,
     /// Responses kept for `previous_response_id` and `GET /v1/responses/{id}`.
     pub responses: Arc<dyn ResponseStore>,
+    /// Virtual keys, budgets, limits and spend; `None` without a database.
+    pub accounting: Option<Arc<Accounting>>,
 }
 
 impl AppState {
@@ -39,6 +42,14 @@ impl AppState {
             max_body,
             log_level: log_level.to_owned(),
             responses: Arc::new(MemoryResponseStore::default()),
+            accounting: None,
         })
+    }
+
+    /// Turns on virtual keys, budgets, limits and spend logs.
+    pub fn with_accounting(mut self, accounting: Arc<Accounting>) -> Self {
+        self.auth = self.auth.with_keys(accounting.clone());
+        self.accounting = Some(accounting);
+        self
     }
 }

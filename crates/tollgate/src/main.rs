@@ -1,7 +1,7 @@
 //! The `tollgate` command: the LiteLLM-compatible proxy.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,7 +108,28 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, config: Config, level: String, started: Instant) -> Result<(), String> {
-    let state = AppState::from_config(&config, &level).map_err(|e| e.to_string())?;
+    let mut state = AppState::from_config(&config, &level).map_err(|e| e.to_string())?;
+    let config_dir = cli
+        .config
+        .as_deref()
+        .map(|p| p.parent().unwrap_or(Path::new(".")).to_path_buf());
+    if let Some(url) = tollgate_proxy::accounting::database_url(&config, config_dir.as_deref()) {
+        // The spend journal lives beside the config (or in the working directory) so it
+        // survives restarts.
+        let journal = config_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("tollgate-spend.journal");
+        let accounting = tollgate_proxy::accounting::Accounting::open(
+            &config,
+            &url,
+            &journal,
+            Arc::new(tollgate_store::SystemClock),
+        )
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+        state = state.with_accounting(accounting);
+    }
     if state.auth.is_open() {
         tracing::warn!(
             "no master_key configured: every route is open to anyone who can reach this port"

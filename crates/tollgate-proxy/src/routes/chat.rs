@@ -12,7 +12,11 @@ use futures::StreamExt;
 use tollgate_core::{ChatCompletionRequest, GatewayError};
 use tollgate_router::CallContext;
 
-use super::{call_id, content_length, finish, json_from_call, timeout_header};
+use super::{
+    add_headers, admit, call_id, content_length, end_user, failed, finish, json_from_call, settled,
+    tags, timeout_header,
+};
+use crate::accounting::{CallSpec, Outcome};
 use crate::body::{CHAT, parse_json, read_limited};
 use crate::headers;
 use crate::state::AppState;
@@ -35,7 +39,10 @@ pub async fn chat_for_model(
 async fn handle(state: Arc<AppState>, path_model: Option<String>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(&state, path_model, request, started).await)
+    finish(
+        &id,
+        respond(&state, path_model, request, started, &id).await,
+    )
 }
 
 async fn respond(
@@ -43,9 +50,13 @@ async fn respond(
     path_model: Option<String>,
     request: Request,
     started: Instant,
+    call_id: &str,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    state.auth.authenticate(&parts.headers, parts.uri.query())?;
+    let identity = state
+        .auth
+        .authenticate(&parts.headers, parts.uri.query())
+        .await?;
     let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
     let mut req: ChatCompletionRequest = parse_json(&bytes, &CHAT)?;
     if let Some(model) = path_model {
@@ -62,9 +73,47 @@ async fn respond(
         stream_timeout: timeout_header(&parts.headers, "x-litellm-stream-timeout")?,
         route: "/chat/completions",
     };
+    let spec = CallSpec {
+        call_id: call_id.to_owned(),
+        call_type: "acompletion",
+        model: req.model.clone(),
+        end_user: end_user(&parts.headers, req.user.as_deref()),
+        tags: tags(req.metadata.as_ref(), req.extra.get("tags")),
+        metadata: req.metadata.clone().map(serde_json::Value::Object),
+        prompt_bytes: bytes.len(),
+        max_output_tokens: req.max_completion_tokens.or(req.max_tokens).map(u64::from),
+    };
+    let admission = match admit(state, &identity, spec) {
+        Ok(a) => a,
+        Err(refused) => return Ok(refused),
+    };
     if req.is_stream() {
-        let stream = state.router.chat_stream(req, &ctx).await?;
+        let stream = match state.router.chat_stream(req, &ctx).await {
+            Ok(s) => s,
+            Err(e) => {
+                failed(admission, &e);
+                return Err(e);
+            }
+        };
         let info = stream.info.clone();
+        let limit_headers = admission
+            .as_ref()
+            .map(|a| a.headers().to_vec())
+            .unwrap_or_default();
+        let stream = match admission {
+            Some(a) => {
+                let info = info.clone();
+                stream.on_end(move |end| {
+                    a.finish(Outcome {
+                        usage: end.usage.as_ref(),
+                        info: Some(&info),
+                        error: end.error.as_ref(),
+                        cancelled: end.cancelled,
+                    });
+                })
+            }
+            None => stream,
+        };
         let body = Body::from_stream(stream.into_sse().map(Ok::<_, Infallible>));
         let mut response = (StatusCode::OK, body).into_response();
         let h = response.headers_mut();
@@ -78,8 +127,18 @@ async fn respond(
         );
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         headers::call(h, &info, started.elapsed());
+        add_headers(h, &limit_headers);
         return Ok(response);
     }
-    let out = state.router.chat_bytes(req, &ctx).await?;
-    Ok(json_from_call(out.body, &out.info, started))
+    match state.router.chat_bytes(req, &ctx).await {
+        Ok(out) => {
+            let mut response = json_from_call(out.body, &out.info, started);
+            settled(admission, &mut response, out.usage.as_ref(), &out.info);
+            Ok(response)
+        }
+        Err(e) => {
+            failed(admission, &e);
+            Err(e)
+        }
+    }
 }

@@ -8,7 +8,11 @@ use axum::response::Response;
 use tollgate_core::{EmbeddingsRequest, GatewayError};
 use tollgate_router::CallContext;
 
-use super::{call_id, content_length, finish, json_from_call, timeout_header};
+use super::{
+    admit, call_id, content_length, end_user, failed, finish, json_from_call, settled,
+    timeout_header,
+};
+use crate::accounting::CallSpec;
 use crate::body::{EMBEDDINGS, parse_json, read_limited};
 use crate::state::AppState;
 
@@ -29,7 +33,10 @@ pub async fn embeddings_for_model(
 async fn handle(state: Arc<AppState>, path_model: Option<String>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(&state, path_model, request, started).await)
+    finish(
+        &id,
+        respond(&state, path_model, request, started, &id).await,
+    )
 }
 
 async fn respond(
@@ -37,9 +44,13 @@ async fn respond(
     path_model: Option<String>,
     request: Request,
     started: Instant,
+    call_id: &str,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    state.auth.authenticate(&parts.headers, parts.uri.query())?;
+    let identity = state
+        .auth
+        .authenticate(&parts.headers, parts.uri.query())
+        .await?;
     let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
     let mut req: EmbeddingsRequest = parse_json(&bytes, &EMBEDDINGS)?;
     if let Some(model) = path_model {
@@ -56,6 +67,29 @@ async fn respond(
         stream_timeout: None,
         route: "/embeddings",
     };
-    let out = state.router.embeddings_bytes(req, &ctx).await?;
-    Ok(json_from_call(out.body, &out.info, started))
+    let spec = CallSpec {
+        call_id: call_id.to_owned(),
+        call_type: "aembedding",
+        model: req.model.clone(),
+        end_user: end_user(&parts.headers, req.user.as_deref()),
+        tags: Vec::new(),
+        metadata: None,
+        prompt_bytes: bytes.len(),
+        max_output_tokens: Some(0),
+    };
+    let admission = match admit(state, &identity, spec) {
+        Ok(a) => a,
+        Err(refused) => return Ok(refused),
+    };
+    match state.router.embeddings_bytes(req, &ctx).await {
+        Ok(out) => {
+            let mut response = json_from_call(out.body, &out.info, started);
+            settled(admission, &mut response, out.usage.as_ref(), &out.info);
+            Ok(response)
+        }
+        Err(e) => {
+            failed(admission, &e);
+            Err(e)
+        }
+    }
 }

@@ -30,9 +30,11 @@ pub async fn readiness(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 /// `GET /health`: probes every configured (non-wildcard) deployment with a one-token call.
 pub async fn health(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
     if let Err(e) = state
         .auth
-        .authenticate(request.headers(), request.uri().query())
+        .authenticate(&parts.headers, parts.uri.query())
+        .await
     {
         return ApiError(e).into_response();
     }

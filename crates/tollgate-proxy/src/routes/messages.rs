@@ -93,7 +93,10 @@ async fn respond(
     count_tokens: bool,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    state.auth.authenticate(&parts.headers, parts.uri.query())?;
+    state
+        .auth
+        .authenticate(&parts.headers, parts.uri.query())
+        .await?;
     let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
     let body: Map<String, Value> = parse_json(&bytes, &MESSAGES)?;
     let model = body.get("model").and_then(Value::as_str).unwrap_or("");

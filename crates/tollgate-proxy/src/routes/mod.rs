@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod embeddings;
 pub mod health;
+pub mod management;
 pub mod messages;
 pub mod models;
 pub mod responses;
@@ -15,8 +16,11 @@ use bytes::Bytes;
 use tollgate_core::GatewayError;
 use tollgate_router::CallInfo;
 
+use crate::accounting::{Admission, CallSpec, Outcome};
+use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::headers;
+use crate::state::AppState;
 
 /// The response for a handler's result, with the headers every response carries.
 pub(crate) fn finish(call_id: &str, result: Result<Response, GatewayError>) -> Response {
@@ -66,4 +70,98 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<usize> {
         .ok()?
         .parse()
         .ok()
+}
+
+/// Admits a model call when accounting is on: `Ok(None)` without a database, `Err` with the
+/// finished refusal response (status, LiteLLM body, `retry-after`, `x-ratelimit-*`).
+pub(crate) fn admit(
+    state: &AppState,
+    identity: &Identity,
+    spec: CallSpec,
+) -> Result<Option<Admission>, Response> {
+    let Some(acc) = &state.accounting else {
+        return Ok(None);
+    };
+    acc.admit(identity, spec).map(Some).map_err(|r| {
+        let mut response = ApiError(r.error).into_response();
+        add_headers(response.headers_mut(), &r.headers);
+        response
+    })
+}
+
+/// Settles a failed call.
+pub(crate) fn failed(admission: Option<Admission>, error: &GatewayError) {
+    if let Some(a) = admission {
+        a.finish(Outcome {
+            error: Some(error),
+            ..Outcome::default()
+        });
+    }
+}
+
+/// Settles a successful call and sets `x-litellm-response-cost`, `x-litellm-key-spend` and the
+/// rate-limit headers.
+pub(crate) fn settled(
+    admission: Option<Admission>,
+    response: &mut Response,
+    usage: Option<&tollgate_core::Usage>,
+    info: &CallInfo,
+) {
+    let Some(a) = admission else { return };
+    let limit_headers = a.headers().to_vec();
+    let s = a.finish(Outcome {
+        usage,
+        info: Some(info),
+        ..Outcome::default()
+    });
+    let h = response.headers_mut();
+    add_headers(h, &limit_headers);
+    if let Ok(v) = HeaderValue::from_str(&s.cost.to_string()) {
+        h.insert("x-litellm-response-cost", v);
+    }
+    if let Some(spend) = s.key_spend {
+        if let Ok(v) = HeaderValue::from_str(&spend.to_string()) {
+            h.insert("x-litellm-key-spend", v);
+        }
+    }
+}
+
+/// Adds header pairs, skipping any that are not valid header text.
+pub(crate) fn add_headers(h: &mut HeaderMap, pairs: &[(String, String)]) {
+    for (k, v) in pairs {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.insert(k, v);
+        }
+    }
+}
+
+/// The end user of a request: `x-litellm-customer-id`, `x-litellm-end-user-id`, then the
+/// body's `user` (LiteLLM's order).
+pub(crate) fn end_user(headers: &HeaderMap, body_user: Option<&str>) -> Option<String> {
+    ["x-litellm-customer-id", "x-litellm-end-user-id"]
+        .iter()
+        .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()))
+        .or(body_user)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+}
+
+/// Request tags: `tags` or `metadata.tags`.
+pub(crate) fn tags(
+    metadata: Option<&serde_json::Map<String, serde_json::Value>>,
+    extra_tags: Option<&serde_json::Value>,
+) -> Vec<String> {
+    extra_tags
+        .or_else(|| metadata.and_then(|m| m.get("tags")))
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -22,6 +22,7 @@ pub async fn list(
     let result = state
         .auth
         .authenticate(request.headers(), request.uri().query())
+        .await
         .map(|_| {
             let wildcards = query
                 .get("return_wildcard_routes")
@@ -43,7 +44,7 @@ pub async fn info(
     request: Request,
 ) -> Response {
     let id = call_id(request.headers());
-    let result = state.auth.authenticate(request.headers(), request.uri().query()).map(|_| {
+    let result = state.auth.authenticate(request.headers(), request.uri().query()).await.map(|_| {
             let only = query.get("litellm_model_id");
             let data: Vec<Value> = state
                 .router

@@ -43,8 +43,7 @@ pub async fn retrieve(
     request: Request,
 ) -> Response {
     let call = call_id(request.headers());
-    let authorized = authenticate(&state, &request);
-    drop(request);
+    let authorized = authenticate(&state, request).await;
     let result = async {
         authorized?;
         let stored = find(&*state.responses, &id).await?;
@@ -61,8 +60,7 @@ pub async fn delete(
     request: Request,
 ) -> Response {
     let call = call_id(request.headers());
-    let authorized = authenticate(&state, &request);
-    drop(request);
+    let authorized = authenticate(&state, request).await;
     let result = async {
         authorized?;
         if !state.responses.delete(&id).await? {
@@ -86,8 +84,7 @@ pub async fn input_items(
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "order=asc"));
-    let authorized = authenticate(&state, &request);
-    drop(request);
+    let authorized = authenticate(&state, request).await;
     let result = async {
         authorized?;
         let stored = find(&*state.responses, &id).await?;
@@ -115,8 +112,7 @@ pub async fn cancel(
     request: Request,
 ) -> Response {
     let call = call_id(request.headers());
-    let authorized = authenticate(&state, &request);
-    drop(request);
+    let authorized = authenticate(&state, request).await;
     let result = async {
         authorized?;
         find(&*state.responses, &id).await?;
@@ -129,10 +125,12 @@ pub async fn cancel(
     finish(&call, result)
 }
 
-fn authenticate(state: &AppState, request: &Request) -> Result<(), GatewayError> {
+async fn authenticate(state: &AppState, request: Request) -> Result<(), GatewayError> {
+    let (parts, _) = request.into_parts();
     state
         .auth
-        .authenticate(request.headers(), request.uri().query())
+        .authenticate(&parts.headers, parts.uri.query())
+        .await
         .map(|_| ())
 }
 
@@ -182,7 +180,10 @@ async fn respond(
     started: Instant,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    state.auth.authenticate(&parts.headers, parts.uri.query())?;
+    state
+        .auth
+        .authenticate(&parts.headers, parts.uri.query())
+        .await?;
     let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
     let req: ResponsesRequest = parse_json(&bytes, &RESPONSES)?;
     if req.model.is_empty() {
