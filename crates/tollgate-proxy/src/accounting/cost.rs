@@ -37,12 +37,10 @@ mod tests {
 
     #[test]
     fn deployment_prices_charge_cached_tokens_at_the_cache_rate() {
-        let d: DeploymentConfig = serde_json::from_value(serde_json::json!({
-            "model_name": "m",
-            "litellm_params": {"model": "openai/gpt-4o", "input_cost_per_token": 0.001,
-                               "output_cost_per_token": "0.002", "cache_read_input_token_cost": 0.0001}
-        }))
-        .unwrap();
+        let yaml = "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n      input_cost_per_token: 0.001\n      output_cost_per_token: \"0.002\"\n      cache_read_input_token_cost: 0.0001\n";
+        let config =
+            tollgate_config::Config::from_yaml_str(yaml, std::path::Path::new("c.yaml")).unwrap();
+        let d = config.model_list[0].clone();
         let mut u = Usage::new(100, 10);
         assert!((DeploymentPrices.cost("x", &u, Some(&d)) - 0.12).abs() < 1e-12);
         u.prompt_tokens_details = Some(tollgate_core::usage::PromptTokensDetails {

@@ -85,7 +85,7 @@ async fn respond(
     };
     let admission = match admit(state, &identity, spec) {
         Ok(a) => a,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(*refused),
     };
     if req.is_stream() {
         let stream = match state.router.chat_stream(req, &ctx).await {

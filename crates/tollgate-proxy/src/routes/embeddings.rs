@@ -79,7 +79,7 @@ async fn respond(
     };
     let admission = match admit(state, &identity, spec) {
         Ok(a) => a,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(*refused),
     };
     match state.router.embeddings_bytes(req, &ctx).await {
         Ok(out) => {

@@ -78,14 +78,14 @@ pub(crate) fn admit(
     state: &AppState,
     identity: &Identity,
     spec: CallSpec,
-) -> Result<Option<Admission>, Response> {
+) -> Result<Option<Admission>, Box<Response>> {
     let Some(acc) = &state.accounting else {
         return Ok(None);
     };
     acc.admit(identity, spec).map(Some).map_err(|r| {
         let mut response = ApiError(r.error).into_response();
         add_headers(response.headers_mut(), &r.headers);
-        response
+        Box::new(response)
     })
 }
 

@@ -282,7 +282,7 @@ pub async fn list(State(state): State<Arc<AppState>>, request: Request) -> Respo
                 })
             })
             .collect();
-        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        rows.sort_by_key(|k| std::cmp::Reverse(k.created_at));
         let total = rows.len();
         let keys: Vec<Value> = rows
             .iter()

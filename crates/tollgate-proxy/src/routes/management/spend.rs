@@ -55,8 +55,11 @@ fn filter(call: &Call) -> Result<SpendFilter, GatewayError> {
     })
 }
 
-fn by_day(rows: &[SpendRow]) -> BTreeMap<String, (f64, Map<String, Value>, Map<String, Value>)> {
-    let mut days: BTreeMap<String, (f64, Map<String, Value>, Map<String, Value>)> = BTreeMap::new();
+/// Per day: total, spend per model, spend per user.
+type PerDay = BTreeMap<String, (f64, Map<String, Value>, Map<String, Value>)>;
+
+fn by_day(rows: &[SpendRow]) -> PerDay {
+    let mut days = PerDay::new();
     for r in rows {
         let d = r.start_time.format("%Y-%m-%d").to_string();
         let e = days.entry(d).or_default();
