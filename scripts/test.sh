@@ -35,6 +35,13 @@ fail() {
 
 trap 'rc=$?; if [[ $rc -ne 0 ]]; then printf "\nscripts/test.sh: failed (exit %d) in section: %s, after %ds\n" "$rc" "${SECTION_NAME:-setup}" $((SECONDS - STARTED)) >&2; fi' EXIT
 
+section "Services (PostgreSQL for the storage tests)"
+# Starts a throwaway PostgreSQL on 127.0.0.1 and exports TOLLGATE_TEST_DATABASE_URL; the
+# storage and accounting tests use it (they skip with a message when it is missing).
+# shellcheck source=services/postgres.sh
+. "$ROOT/scripts/services/postgres.sh"
+trap 'rc=$?; tollgate_postgres_stop; if [[ $rc -ne 0 ]]; then printf "\nscripts/test.sh: failed (exit %d) in section: %s, after %ds\n" "$rc" "${SECTION_NAME:-setup}" $((SECONDS - STARTED)) >&2; fi' EXIT
+
 section "cargo fmt --check"
 cargo fmt --all -- --check || fail "formatting (run: cargo fmt --all)"
 

@@ -115,11 +115,18 @@ async fn run(cli: Cli, config: Config, level: String, started: Instant) -> Resul
         .map(|p| p.parent().unwrap_or(Path::new(".")).to_path_buf());
     if let Some(url) = tollgate_proxy::accounting::database_url(&config, config_dir.as_deref()) {
         // The spend journal lives beside the config (or in the working directory) so it
-        // survives restarts.
+        // survives restarts; named after the config so gateways with different configs in
+        // one directory keep separate journals.
+        let stem = cli
+            .config
+            .as_deref()
+            .and_then(Path::file_stem)
+            .and_then(|s| s.to_str())
+            .unwrap_or("tollgate");
         let journal = config_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("."))
-            .join("tollgate-spend.journal");
+            .join(format!("{stem}.spend-journal"));
         let accounting = tollgate_proxy::accounting::Accounting::open(
             &config,
             &url,

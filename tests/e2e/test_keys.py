@@ -1,0 +1,151 @@
+"""Virtual keys, budgets, rate limits and spend, driven the way LiteLLM's docs drive them:
+plain HTTP calls to the management API (as curl does), then the official `openai` SDK with
+the generated key."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+import pytest
+
+from conftest import CHAT_MODEL, EMBED_MODEL, MASTER_KEY
+
+
+@dataclass
+class Answer:
+    status_code: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+def admin(gateway, method: str, path: str, body: Any = None, key: str | None = MASTER_KEY) -> Answer:
+    """One management call, as `curl -X METHOD -H 'Authorization: Bearer KEY' -d BODY` makes it."""
+    headers = {"content-type": "application/json"}
+    if key is not None:
+        headers["authorization"] = f"Bearer {key}"
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{gateway.url}{path}", data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return Answer(resp.status, resp.read().decode())
+    except urllib.error.HTTPError as e:
+        return Answer(e.code, e.read().decode())
+
+
+def new_key(gateway, **body: Any) -> str:
+    r = admin(gateway, "POST", "/key/generate", body)
+    assert r.status_code == 200, r.text
+    return r.json()["key"]
+
+
+def wait_for(check, timeout: float = 5.0):
+    """Spend rows are written behind the response; poll briefly for them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def test_generated_key_calls_models_and_its_spend_is_logged(gateway, mock):
+    r = admin(gateway, "POST", "/key/generate", {"models": [CHAT_MODEL], "key_alias": "e2e-app", "metadata": {"app": "x"}})
+    assert r.status_code == 200
+    body = r.json()
+    key = body["key"]
+    assert key.startswith("sk-") and body["key_name"] == f"sk-...{key[-4:]}"
+
+    client = gateway.client(api_key=key)
+    reply = client.chat.completions.with_raw_response.create(
+        model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.headers["x-litellm-response-cost"] is not None
+    assert reply.parse().choices[0].message.content
+
+    rows = wait_for(lambda: admin(gateway, "GET", f"/spend/logs?api_key={key}&summarize=false").json())
+    assert len(rows) == 1
+    assert rows[0]["status"] == "success"
+    assert rows[0]["model_group"] == CHAT_MODEL
+    assert rows[0]["total_tokens"] > 0
+    assert rows[0]["metadata"]["user_api_key_alias"] == "e2e-app"
+
+    info = admin(gateway, "GET", f"/key/info?key={key}").json()
+    assert info["info"]["key_alias"] == "e2e-app"
+    assert info["info"]["metadata"] == {"app": "x"}
+
+
+def test_model_outside_the_allow_list_is_403(gateway, mock):
+    key = new_key(gateway, models=[CHAT_MODEL])
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        gateway.client(api_key=key).embeddings.create(model=EMBED_MODEL, input="x")
+    assert e.value.status_code == 403
+    assert "key not allowed to access model" in str(e.value)
+
+
+def test_exhausted_budget_is_429_budget_exceeded(gateway, mock):
+    key = new_key(gateway, max_budget=0)
+    with pytest.raises(openai.RateLimitError) as e:
+        gateway.client(api_key=key).chat.completions.create(
+            model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert e.value.body["type"] == "budget_exceeded"
+
+
+def test_rpm_limit_is_429_with_retry_after_and_ratelimit_headers(gateway, mock):
+    key = new_key(gateway, rpm_limit=1)
+    client = gateway.client(api_key=key)
+    ok = client.chat.completions.with_raw_response.create(model=CHAT_MODEL, messages=[{"role": "user", "content": "a"}])
+    assert ok.headers["x-ratelimit-api_key-remaining-requests"] == "0"
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(model=CHAT_MODEL, messages=[{"role": "user", "content": "b"}])
+    assert int(e.value.response.headers["retry-after"]) >= 1
+    assert e.value.response.headers["x-ratelimit-api_key-limit-requests"] == "1"
+    assert "Rate limit exceeded for api_key" in str(e.value)
+
+
+def test_blocked_and_deleted_keys_are_401(gateway, mock):
+    key = new_key(gateway)
+    assert admin(gateway, "POST", "/key/block", {"key": key}).json()["blocked"] is True
+    with pytest.raises(openai.AuthenticationError) as e:
+        gateway.client(api_key=key).models.list()
+    assert "Key is blocked" in str(e.value)
+    admin(gateway, "POST", "/key/unblock", {"key": key})
+    assert admin(gateway, "POST", "/key/delete", {"keys": [key]}).json() == {"deleted_keys": [key]}
+    with pytest.raises(openai.AuthenticationError):
+        gateway.client(api_key=key).models.list()
+
+
+def test_streamed_call_is_costed_from_its_final_usage(gateway, mock):
+    key = new_key(gateway)
+    stream = gateway.client(api_key=key).chat.completions.create(
+        model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    rows = wait_for(lambda: admin(gateway, "GET", f"/spend/logs?api_key={key}&summarize=false").json())
+    assert rows and rows[0]["status"] == "success" and rows[0]["completion_tokens"] > 0
+
+
+def test_teams_users_and_management_auth(gateway, mock):
+    team = admin(gateway, "POST", "/team/new", {"team_alias": "e2e-team", "models": [CHAT_MODEL]}).json()
+    r = admin(gateway, "POST", "/team/member_add", {"team_id": team["team_id"], "member": {"role": "user", "user_id": "e2e-user"}})
+    assert r.status_code == 200, r.text
+    user = admin(gateway, "GET", "/user/info?user_id=e2e-user").json()
+    assert user["user_info"]["teams"] == [team["team_id"]]
+    key = new_key(gateway, team_id=team["team_id"], user_id="e2e-user")
+    assert gateway.client(api_key=key).chat.completions.create(
+        model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}]
+    ).choices
+    # A key without the admin role cannot manage keys.
+    assert admin(gateway, "POST", "/key/generate", {}, key=key).status_code == 403
+    assert admin(gateway, "POST", "/key/generate", {}, key=None).status_code == 401
+    info = admin(gateway, "GET", f"/team/info?team_id={team['team_id']}").json()
+    assert [k["token"] for k in info["keys"]]
+    assert admin(gateway, "POST", "/team/delete", {"team_ids": [team["team_id"]]}).status_code == 200
