@@ -67,9 +67,15 @@ async fn start_with(yaml: &str, url: Option<String>, mock: Option<MockServer>) -
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap(),
     ));
-    let acc = Accounting::open(&config, &url, &dir.join("journal"), clock.clone())
-        .await
-        .unwrap();
+    let acc = Accounting::open(
+        &config,
+        &url,
+        &dir.join("journal"),
+        clock.clone(),
+        Arc::new(tollgate_proxy::accounting::DeploymentPrices),
+    )
+    .await
+    .unwrap();
     let state = AppState::from_config(&config, "info")
         .unwrap()
         .with_accounting(acc.clone());

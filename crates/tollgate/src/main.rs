@@ -132,6 +132,7 @@ async fn run(cli: Cli, config: Config, level: String, started: Instant) -> Resul
             &url,
             &journal,
             Arc::new(tollgate_store::SystemClock),
+            Arc::new(tollgate_proxy::accounting::DeploymentPrices),
         )
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;

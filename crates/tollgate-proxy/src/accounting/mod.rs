@@ -106,12 +106,14 @@ pub fn database_url(config: &Config, config_dir: Option<&Path>) -> Option<String
 
 impl Accounting {
     /// Opens the database (running migrations; an error here must stop start-up), loads the
-    /// cache, and starts the spend writer and the cache refresher.
+    /// cache, and starts the spend writer and the cache refresher. `coster` prices calls
+    /// ([`DeploymentPrices`] reads only the deployments' own prices).
     pub async fn open(
         config: &Config,
         url: &str,
         journal: &Path,
         clock: Arc<dyn Clock>,
+        coster: Arc<dyn Coster>,
     ) -> Result<Arc<Self>, GatewayError> {
         let store = Store::open(url)
             .await
@@ -150,7 +152,7 @@ impl Accounting {
             limiter: Limiter::default(),
             clock,
             tz: duration::zone(ls.timezone.as_deref()),
-            coster: Arc::new(DeploymentPrices),
+            coster,
             deployments,
             groups,
             access_groups,
@@ -180,13 +182,6 @@ impl Accounting {
             }
         });
         Ok(this)
-    }
-
-    /// Replaces the price table.
-    pub fn set_coster(self: &mut Arc<Self>, coster: Arc<dyn Coster>) {
-        if let Some(me) = Arc::get_mut(self) {
-            me.coster = coster;
-        }
     }
 
     /// The database.
