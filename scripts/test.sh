@@ -35,13 +35,6 @@ fail() {
 
 trap 'rc=$?; if [[ $rc -ne 0 ]]; then printf "\nscripts/test.sh: failed (exit %d) in section: %s, after %ds\n" "$rc" "${SECTION_NAME:-setup}" $((SECONDS - STARTED)) >&2; fi' EXIT
 
-section "Services (PostgreSQL for the storage tests)"
-# Starts a throwaway PostgreSQL on 127.0.0.1 and exports TOLLGATE_TEST_DATABASE_URL; the
-# storage and accounting tests use it (they skip with a message when it is missing).
-# shellcheck source=services/postgres.sh
-. "$ROOT/scripts/services/postgres.sh"
-trap 'rc=$?; tollgate_postgres_stop; if [[ $rc -ne 0 ]]; then printf "\nscripts/test.sh: failed (exit %d) in section: %s, after %ds\n" "$rc" "${SECTION_NAME:-setup}" $((SECONDS - STARTED)) >&2; fi' EXIT
-
 section "cargo fmt --check"
 cargo fmt --all -- --check || fail "formatting (run: cargo fmt --all)"
 
@@ -50,6 +43,26 @@ cargo clippy --workspace --all-targets -- -D warnings || fail "clippy"
 
 section "cargo build"
 cargo build --workspace --all-targets || fail "build"
+
+section "Services for the tests (redis-server, PostgreSQL)"
+# Multi-instance tests share state through a real Redis (TOLLGATE_TEST_REDIS_URL); the storage
+# tests use a throwaway PostgreSQL on 127.0.0.1 (TOLLGATE_TEST_DATABASE_URL), run as an
+# unprivileged user.
+SERVICES_DIR="$(mktemp -d)"
+stop_services() {
+    if [[ -f "$SERVICES_DIR/redis/redis.pid" ]]; then
+        kill "$(cat "$SERVICES_DIR/redis/redis.pid")" 2>/dev/null || true
+    fi
+    tollgate_postgres_stop 2>/dev/null || true
+    rm -rf "$SERVICES_DIR"
+}
+trap 'rc=$?; stop_services; if [[ $rc -ne 0 ]]; then printf "\nscripts/test.sh: failed (exit %d) in section: %s, after %ds\n" "$rc" "${SECTION_NAME:-setup}" $((SECONDS - STARTED)) >&2; fi' EXIT
+TOLLGATE_TEST_REDIS_URL="$(scripts/services/redis.sh "$SERVICES_DIR/redis")" || fail "starting redis-server"
+export TOLLGATE_TEST_REDIS_URL
+echo "redis: $TOLLGATE_TEST_REDIS_URL"
+# shellcheck source=services/postgres.sh
+. "$ROOT/scripts/services/postgres.sh" || fail "starting PostgreSQL"
+[[ -n "${TOLLGATE_TEST_DATABASE_URL:-}" ]] || fail "PostgreSQL did not start"
 
 section "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -816,3 +816,45 @@ async fn two_instances_share_keys_and_spend_through_postgres() {
     b.acc.refresh().await.unwrap();
     assert_eq!(b.chat(&key, "gpt-4o").await.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_redis_limits_are_exact_across_instances() {
+    let Ok(redis) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tollgate-redis-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/shared.db", dir.display());
+    let yaml = config(None, &format!("router_settings:\n  redis_url: {redis}\n"));
+    let a = start_with(&yaml, Some(db.clone()), None).await;
+    let b = start_with(&yaml, Some(db), None).await;
+    let key = a.key(json!({"rpm_limit": 4})).await;
+    let mut ok = 0;
+    for i in 0..8 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        let r = gw.chat(&key, "gpt-4o").await;
+        if r.status() == 200 {
+            ok += 1;
+        } else {
+            assert_eq!(r.status(), 429);
+        }
+    }
+    assert_eq!(ok, 4, "the two instances share one limit of 4");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn unreachable_redis_falls_back_to_local_limits() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let gw = start(&format!(
+        "router_settings:\n  redis_url: redis://127.0.0.1:{port}\n"
+    ))
+    .await;
+    let key = gw.key(json!({"rpm_limit": 1})).await;
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 429);
+}

@@ -9,6 +9,7 @@
 
 pub mod cost;
 pub mod limits;
+pub mod shared;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,6 +30,7 @@ use tollgate_store::{
 
 pub use cost::{Coster, DeploymentPrices};
 use limits::{Limit, Limiter};
+use shared::{Shared, SharedLimiter};
 
 use crate::auth::Identity;
 
@@ -80,6 +82,7 @@ pub struct Accounting {
     ledger: Mutex<HashMap<String, Ledger>>,
     unknown: Mutex<HashMap<String, DateTime<Utc>>>,
     limiter: Limiter,
+    shared: Option<Arc<SharedLimiter>>,
     clock: Arc<dyn Clock>,
     tz: Tz,
     coster: Arc<dyn Coster>,
@@ -143,6 +146,15 @@ impl Accounting {
         let global_budget = ls
             .max_budget
             .map(|m| (m, ls.budget_duration.as_deref().and_then(duration::parse)));
+        let shared = match shared::redis_url(config) {
+            Some(url) => match SharedLimiter::new(&url) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    return Err(GatewayError::Internal(format!("Redis settings: {e}")));
+                }
+            },
+            None => None,
+        };
         let this = Arc::new(Self {
             store,
             queue,
@@ -150,6 +162,7 @@ impl Accounting {
             ledger: Mutex::default(),
             unknown: Mutex::default(),
             limiter: Limiter::default(),
+            shared,
             clock,
             tz: duration::zone(ls.timezone.as_deref()),
             coster,
@@ -516,7 +529,7 @@ impl Accounting {
 
     /// Checks model access, budgets and rate limits for a request and, when it may proceed,
     /// reserves its estimated cost and counts it against the limits.
-    pub fn admit(
+    pub async fn admit(
         self: &Arc<Self>,
         identity: &Identity,
         spec: CallSpec,
@@ -628,7 +641,16 @@ impl Accounting {
             end_user.as_deref(),
             &spec,
         );
-        let headers = match self.limiter.admit(&limits, now) {
+        // Redis when configured and reachable (exact across instances), else this instance's.
+        let (verdict, shared) = match &self.shared {
+            Some(s) => match s.admit(&limits, now).await {
+                Shared::Admitted(h) => (Ok(h), Some(s.clone())),
+                Shared::Refused(x) => (Err(x), Some(s.clone())),
+                Shared::Unavailable => (self.limiter.admit(&limits, now), None),
+            },
+            None => (self.limiter.admit(&limits, now), None),
+        };
+        let headers = match verdict {
             Ok(h) => h,
             Err(x) => {
                 self.release_reservations(&reserved);
@@ -665,6 +687,7 @@ impl Accounting {
             started: now,
             reserved,
             limits,
+            shared,
             headers,
             done: false,
         })
@@ -1074,6 +1097,8 @@ pub struct Admission {
     started: DateTime<Utc>,
     reserved: Vec<(String, f64, Option<f64>, String)>,
     limits: Vec<Limit>,
+    /// Set when Redis counted this request (its release goes there too).
+    shared: Option<Arc<SharedLimiter>>,
     headers: Vec<(String, String)>,
     done: bool,
 }
@@ -1122,7 +1147,14 @@ impl Admission {
             }
         }
         let tokens = o.usage.map_or(0, |u| u.total_tokens as i64);
-        acc.limiter.release(&self.limits, tokens, now);
+        match (self.shared.take(), tokio::runtime::Handle::try_current()) {
+            (Some(s), Ok(rt)) => {
+                let limits = std::mem::take(&mut self.limits);
+                let started = self.started;
+                rt.spawn(async move { s.release(&limits, tokens, started).await });
+            }
+            _ => acc.limiter.release(&self.limits, tokens, now),
+        }
         let k = self.key.as_deref();
         let mut metadata = json!({
             "user_api_key": self.key_hash,

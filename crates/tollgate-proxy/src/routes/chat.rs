@@ -83,7 +83,7 @@ async fn respond(
         prompt_bytes: bytes.len(),
         max_output_tokens: req.max_completion_tokens.or(req.max_tokens).map(u64::from),
     };
-    let admission = match admit(state, &identity, spec) {
+    let admission = match admit(state, &identity, spec).await {
         Ok(a) => a,
         Err(refused) => return Ok(*refused),
     };

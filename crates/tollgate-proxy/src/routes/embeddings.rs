@@ -77,7 +77,7 @@ async fn respond(
         prompt_bytes: bytes.len(),
         max_output_tokens: Some(0),
     };
-    let admission = match admit(state, &identity, spec) {
+    let admission = match admit(state, &identity, spec).await {
         Ok(a) => a,
         Err(refused) => return Ok(*refused),
     };

@@ -74,7 +74,7 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<usize> {
 
 /// Admits a model call when accounting is on: `Ok(None)` without a database, `Err` with the
 /// finished refusal response (status, LiteLLM body, `retry-after`, `x-ratelimit-*`).
-pub(crate) fn admit(
+pub(crate) async fn admit(
     state: &AppState,
     identity: &Identity,
     spec: CallSpec,
@@ -82,7 +82,7 @@ pub(crate) fn admit(
     let Some(acc) = &state.accounting else {
         return Ok(None);
     };
-    acc.admit(identity, spec).map(Some).map_err(|r| {
+    acc.admit(identity, spec).await.map(Some).map_err(|r| {
         let mut response = ApiError(r.error).into_response();
         add_headers(response.headers_mut(), &r.headers);
         Box::new(response)
