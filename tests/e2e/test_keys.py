@@ -67,8 +67,14 @@ def test_generated_key_calls_models_and_its_spend_is_logged(gateway, mock):
     reply = client.chat.completions.with_raw_response.create(
         model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}]
     )
-    assert reply.headers["x-litellm-response-cost"] is not None
-    assert reply.parse().choices[0].message.content
+    completion = reply.parse()
+    assert completion.choices[0].message.content
+    # Costed from the built-in price table (gpt-4o-mini: $0.15 in, $0.60 out per million).
+    usage = completion.usage
+    cached = (usage.prompt_tokens_details.cached_tokens or 0) if usage.prompt_tokens_details else 0
+    want = (usage.prompt_tokens - cached) * 0.15e-6 + cached * 0.075e-6 + usage.completion_tokens * 0.6e-6
+    assert want > 0
+    assert float(reply.headers["x-litellm-response-cost"]) == pytest.approx(want, rel=1e-9)
 
     rows = wait_for(lambda: admin(gateway, "GET", f"/spend/logs?api_key={key}&summarize=false").json())
     assert len(rows) == 1

@@ -34,6 +34,7 @@ use tollgate_providers::{
 
 pub use deployment::Deployment;
 pub use native::{MessagesCall, NativeMessages, NativeRewriter, NativeStream, UsageCell};
+pub use pricing::config_price;
 pub use request_options::{RequestOptions, seconds};
 pub use stream::{ChatStream, StreamEnd, error_frame};
 pub use wildcard::WildcardPattern;

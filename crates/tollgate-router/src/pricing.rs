@@ -2,6 +2,7 @@
 //! fields of its own `litellm_params` and `model_info` laid over it.
 
 use serde_json::{Map, Value};
+use tollgate_config::DeploymentConfig;
 use tollgate_pricing::{CostError, ModelPrice, PriceOverrides, PriceTable};
 
 use crate::Deployment;
@@ -12,23 +13,33 @@ impl Deployment {
     /// model actually called, which a wildcard deployment captures per request — else its
     /// `litellm_params.model`; then its own price fields override the table's.
     pub fn price(&self, table: &PriceTable, model: Option<&str>) -> Result<ModelPrice, CostError> {
-        let cfg = &self.config;
-        let base_model = cfg.model_info.base_model.as_deref().or_else(|| {
-            cfg.litellm_params
-                .extra
-                .get("base_model")
-                .and_then(Value::as_str)
-        });
-        // Serialised, the typed price fields sit beside the untyped ones again.
-        let as_map = |v: Result<Value, serde_json::Error>| match v {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        let info = as_map(serde_json::to_value(&cfg.model_info));
-        let params = as_map(serde_json::to_value(&cfg.litellm_params));
-        let overrides = PriceOverrides::from_maps([&info, &params]);
-        table.deployment_price(model.unwrap_or(&self.litellm_model), base_model, &overrides)
+        config_price(&self.config, table, model.unwrap_or(&self.litellm_model))
     }
+}
+
+/// [`Deployment::price`] from the deployment's configuration alone, for callers that hold the
+/// config rather than the engine's deployment (spend accounting): `model` is the upstream model
+/// actually called.
+pub fn config_price(
+    cfg: &DeploymentConfig,
+    table: &PriceTable,
+    model: &str,
+) -> Result<ModelPrice, CostError> {
+    let base_model = cfg.model_info.base_model.as_deref().or_else(|| {
+        cfg.litellm_params
+            .extra
+            .get("base_model")
+            .and_then(Value::as_str)
+    });
+    // Serialised, the typed price fields sit beside the untyped ones again.
+    let as_map = |v: Result<Value, serde_json::Error>| match v {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let info = as_map(serde_json::to_value(&cfg.model_info));
+    let params = as_map(serde_json::to_value(&cfg.litellm_params));
+    let overrides = PriceOverrides::from_maps([&info, &params]);
+    table.deployment_price(model, base_model, &overrides)
 }
 
 #[cfg(test)]

@@ -113,6 +113,13 @@ async fn run(cli: Cli, config: Config, level: String, started: Instant) -> Resul
         .config
         .as_deref()
         .map(|p| p.parent().unwrap_or(Path::new(".")).to_path_buf());
+    // A broken price file stops start-up: spend would otherwise be recorded at wrong prices.
+    let prices = tollgate_pricing::PriceTable::from_settings(
+        config.litellm_settings.model_cost_map_url.as_deref(),
+        &config.env,
+        config_dir.as_deref().unwrap_or(Path::new(".")),
+    )
+    .map_err(|e| format!("price file: {e}"))?;
     if let Some(url) = tollgate_proxy::accounting::database_url(&config, config_dir.as_deref()) {
         // The spend journal lives beside the config (or in the working directory) so it
         // survives restarts; named after the config so gateways with different configs in
@@ -132,7 +139,9 @@ async fn run(cli: Cli, config: Config, level: String, started: Instant) -> Resul
             &url,
             &journal,
             Arc::new(tollgate_store::SystemClock),
-            Arc::new(tollgate_proxy::accounting::DeploymentPrices),
+            Arc::new(tollgate_proxy::accounting::PriceTableCoster::new(Arc::new(
+                prices,
+            ))),
         )
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;

@@ -1,8 +1,12 @@
-//! What a call cost. The price table lives elsewhere; this is the seam it plugs into, with a
-//! default that reads a deployment's own `input_cost_per_token`/`output_cost_per_token`.
+//! What a call cost: [`PriceTableCoster`] prices calls from the price table (built in, or the
+//! configured price file) with each deployment's own price fields laid over it;
+//! [`DeploymentPrices`] reads only the deployment's own fields.
+
+use std::sync::Arc;
 
 use tollgate_config::DeploymentConfig;
 use tollgate_core::Usage;
+use tollgate_pricing::{CostError, PriceTable};
 
 /// Prices a call from its usage.
 pub trait Coster: Send + Sync + std::fmt::Debug {
@@ -30,6 +34,42 @@ impl Coster for DeploymentPrices {
     }
 }
 
+/// Prices from the price table, as LiteLLM's `completion_cost`: the deployment's
+/// `base_model` or the model called, its own price fields overriding the table's. A model
+/// with no price anywhere costs 0 (logged), as in LiteLLM, so the call is still recorded.
+#[derive(Debug, Clone)]
+pub struct PriceTableCoster {
+    table: Arc<PriceTable>,
+}
+
+impl PriceTableCoster {
+    /// Prices from `table`.
+    pub fn new(table: Arc<PriceTable>) -> Self {
+        Self { table }
+    }
+}
+
+impl Coster for PriceTableCoster {
+    fn cost(&self, model: &str, usage: &Usage, deployment: Option<&DeploymentConfig>) -> f64 {
+        let cost = match deployment {
+            Some(d) => tollgate_router::config_price(d, &self.table, model)
+                .and_then(|price| price.cost(usage)),
+            None => self.table.cost(model, usage),
+        };
+        match cost {
+            Ok(c) => c.total().to_f64(),
+            Err(CostError::UnknownModel { .. }) => {
+                tracing::debug!(model, "no price for this model: its spend is recorded as 0");
+                0.0
+            }
+            Err(e) => {
+                tracing::warn!(model, "cannot price the call, recorded as 0: {e}");
+                0.0
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -50,5 +90,40 @@ mod tests {
         let want = 50.0 * 0.001 + 50.0 * 0.0001 + 10.0 * 0.002;
         assert!((DeploymentPrices.cost("x", &u, Some(&d)) - want).abs() < 1e-12);
         assert_eq!(DeploymentPrices.cost("x", &u, None), 0.0);
+    }
+
+    fn config(yaml: &str) -> tollgate_config::Config {
+        tollgate_config::Config::from_yaml_str(yaml, std::path::Path::new("c.yaml")).unwrap()
+    }
+
+    #[test]
+    fn the_price_table_prices_calls_with_cached_tokens_once() {
+        let coster = PriceTableCoster::new(Arc::new(PriceTable::builtin()));
+        let c = config(
+            "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n",
+        );
+        let mut u = Usage::new(1000, 100);
+        u.prompt_tokens_details = Some(tollgate_core::usage::PromptTokensDetails {
+            cached_tokens: Some(400),
+            ..Default::default()
+        });
+        // gpt-4o: $2.50 in, $1.25 cached, $10 out per million tokens.
+        let want = 600.0 * 2.5e-6 + 400.0 * 1.25e-6 + 100.0 * 10e-6;
+        let got = coster.cost("gpt-4o", &u, Some(&c.model_list[0]));
+        assert!((got - want).abs() < 1e-12, "{got} != {want}");
+        // Without a deployment (the library's direct mode), the model alone is looked up.
+        assert!((coster.cost("openai/gpt-4o", &u, None) - want).abs() < 1e-12);
+    }
+
+    #[test]
+    fn deployment_price_fields_override_the_table_and_unknown_models_cost_nothing() {
+        let coster = PriceTableCoster::new(Arc::new(PriceTable::builtin()));
+        let c = config(
+            "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n      input_cost_per_token: 0.001\n  - model_name: other\n    litellm_params:\n      model: openai/my-finetune\n",
+        );
+        let u = Usage::new(10, 10);
+        let got = coster.cost("gpt-4o", &u, Some(&c.model_list[0]));
+        assert!((got - (10.0 * 0.001 + 10.0 * 10e-6)).abs() < 1e-12, "{got}");
+        assert_eq!(coster.cost("my-finetune", &u, Some(&c.model_list[1])), 0.0);
     }
 }

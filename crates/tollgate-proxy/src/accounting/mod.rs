@@ -28,7 +28,7 @@ use tollgate_store::{
     TeamRow, UserRow,
 };
 
-pub use cost::{Coster, DeploymentPrices};
+pub use cost::{Coster, DeploymentPrices, PriceTableCoster};
 use limits::{Limit, Limiter};
 use shared::{Shared, SharedLimiter};
 
