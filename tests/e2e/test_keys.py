@@ -11,10 +11,11 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
-from conftest import CHAT_MODEL, EMBED_MODEL, MASTER_KEY
+from conftest import CHAT_MODEL, CLAUDE_MODEL, EMBED_MODEL, MASTER_KEY
 
 
 @dataclass
@@ -155,3 +156,43 @@ def test_teams_users_and_management_auth(gateway, mock):
     info = admin(gateway, "GET", f"/team/info?team_id={team['team_id']}").json()
     assert [k["token"] for k in info["keys"]]
     assert admin(gateway, "POST", "/team/delete", {"team_ids": [team["team_id"]]}).status_code == 200
+
+
+def test_messages_calls_are_admitted_costed_and_logged(gateway, mock):
+    key = new_key(gateway)
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0, timeout=30.0)
+    ask = {"max_tokens": 64, "messages": [{"role": "user", "content": "Capital of France?"}]}
+
+    mock.script({"fixture": "anthropic/message.json"})  # native pass-through: 20 in, 10 out
+    reply = claude.messages.with_raw_response.create(model=CLAUDE_MODEL, **ask)
+    # claude-sonnet-4-5 from the built-in table: $3 in, $15 out per million tokens.
+    assert float(reply.headers["x-litellm-response-cost"]) == pytest.approx(20 * 3e-6 + 10 * 15e-6, rel=1e-9)
+
+    mock.script({"fixture": "anthropic/message_stream.sse"})
+    with claude.messages.stream(model=CLAUDE_MODEL, **ask) as stream:
+        streamed = stream.get_final_message()
+    mock.script({"reply": "Paris."})  # the chat bridge, streamed
+    with claude.messages.stream(model=CHAT_MODEL, **ask) as stream:
+        assert "Paris" in "".join(stream.text_stream)
+
+    rows = wait_for(
+        lambda: (r := admin(gateway, "GET", f"/spend/logs?api_key={key}&summarize=false").json()) and len(r) >= 3 and r
+    )
+    assert len(rows) == 3
+    assert {r["call_type"] for r in rows} == {"anthropic_messages"}
+    assert all(r["status"] == "success" for r in rows)
+    native_stream = [r for r in rows if r["model_group"] == CLAUDE_MODEL and r["completion_tokens"] == streamed.usage.output_tokens]
+    assert native_stream and native_stream[0]["spend"] > 0
+    bridged = [r for r in rows if r["model_group"] == CHAT_MODEL]
+    assert bridged and bridged[0]["completion_tokens"] > 0
+
+
+def test_messages_budget_refusal_is_anthropic_shaped(gateway, mock):
+    key = new_key(gateway, max_budget=0)
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0, timeout=30.0)
+    with pytest.raises(anthropic.RateLimitError) as e:
+        claude.messages.create(model=CLAUDE_MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+    assert e.value.status_code == 429
+    assert e.value.body["type"] == "error"
+    assert "budget" in e.value.body["error"]["message"].lower()
+    assert mock.requests() == []

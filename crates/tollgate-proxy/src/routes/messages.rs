@@ -23,7 +23,11 @@ use tollgate_bridge::messages::{
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
 use tollgate_router::{CallContext, CallInfo, MessagesCall, NativeMessages};
 
-use super::{call_id, content_length, json_from_call, timeout_header};
+use super::{
+    admit_as, call_id, content_length, end_user, failed, json_from_call, settle_stream, settled,
+    tags, timeout_header,
+};
+use crate::accounting::{Admission, CallSpec, Outcome};
 use crate::body::{MESSAGES, parse_json, read_limited};
 use crate::headers;
 use crate::state::AppState;
@@ -32,7 +36,7 @@ use crate::state::AppState;
 pub async fn create(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(&state, request, started, false).await)
+    finish(&id, respond(&state, request, started, false, &id).await)
 }
 
 /// `POST /v1/messages/count_tokens`: Anthropic counts for Anthropic deployments; for other
@@ -40,7 +44,7 @@ pub async fn create(State(state): State<Arc<AppState>>, request: Request) -> Res
 pub async fn count_tokens(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(&state, request, started, true).await)
+    finish(&id, respond(&state, request, started, true, &id).await)
 }
 
 /// The response for a result, errors in Anthropic's shape.
@@ -91,9 +95,10 @@ async fn respond(
     request: Request,
     started: Instant,
     count_tokens: bool,
+    call_id: &str,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    state
+    let identity = state
         .auth
         .authenticate(&parts.headers, parts.uri.query())
         .await?;
@@ -115,16 +120,82 @@ async fn respond(
             "/v1/messages"
         },
     };
+    // Token counting is free; a model call is admitted (key access, budgets, limits) and its
+    // spend recorded, whichever path serves it.
+    let mut admission = if count_tokens {
+        None
+    } else {
+        let metadata = body.get("metadata").and_then(Value::as_object);
+        let spec = CallSpec {
+            call_id: call_id.to_owned(),
+            call_type: "anthropic_messages",
+            model: model.to_owned(),
+            end_user: end_user(
+                &parts.headers,
+                metadata
+                    .and_then(|m| m.get("user_id"))
+                    .and_then(Value::as_str),
+            ),
+            tags: tags(metadata, body.get("tags")),
+            metadata: metadata.cloned().map(Value::Object),
+            prompt_bytes: bytes.len(),
+            max_output_tokens: body.get("max_tokens").and_then(Value::as_u64),
+        };
+        match admit_as(state, &identity, spec, |e| error_response(&e)).await {
+            Ok(a) => a,
+            Err(refused) => return Ok(*refused),
+        }
+    };
+    let result = call(
+        state,
+        &parts.headers,
+        body,
+        &bytes,
+        &ctx,
+        count_tokens,
+        started,
+        &mut admission,
+    )
+    .await;
+    if let Err(e) = &result {
+        failed(admission.take(), e);
+    }
+    result
+}
+
+/// Serves an admitted Messages call; takes `admission` when it settles it (or hands it to the
+/// stream that will).
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Map<String, Value>,
+    bytes: &Bytes,
+    ctx: &CallContext,
+    count_tokens: bool,
+    started: Instant,
+    admission: &mut Option<Admission>,
+) -> Result<Response, GatewayError> {
     let native = NativeMessages {
         body: body.clone(),
-        betas: betas(&parts.headers),
+        betas: betas(headers),
         count_tokens,
     };
-    let claude = match state.router.messages_native(native, &ctx).await? {
-        MessagesCall::Done(out) => return Ok(json_from_call(out.body, &out.info, started)),
+    let claude = match state.router.messages_native(native, ctx).await? {
+        MessagesCall::Done(out) => {
+            let mut response = json_from_call(out.body, &out.info, started);
+            settled(
+                admission.take(),
+                &mut response,
+                out.usage.as_ref(),
+                &out.info,
+            );
+            return Ok(response);
+        }
         MessagesCall::Stream(stream) => {
             let info = stream.info.clone();
-            let (_usage, events) = stream.into_events();
+            let (usage, events) = stream.into_events();
+            let events = settle_stream(admission.take(), info.clone(), usage, events);
             let frames = events.map(|item| match item {
                 Ok(frame) => frame,
                 Err(e) => error_frame(&e),
@@ -139,7 +210,7 @@ async fn respond(
     };
     // Typed once the chat path is needed; a type error is diagnosed on the original bytes.
     let req: MessagesRequest = serde_json::from_value(Value::Object(body)).map_err(|_| {
-        match parse_json::<MessagesRequest>(&bytes, &MESSAGES) {
+        match parse_json::<MessagesRequest>(bytes, &MESSAGES) {
             Err(e) => e,
             Ok(_) => GatewayError::invalid_request("invalid Messages request", None),
         }
@@ -161,8 +232,22 @@ async fn respond(
     let chat = to_chat_request(&req, opts)?;
     let id = new_id("msg");
     if req.is_stream() {
-        let stream = state.router.chat_stream(chat, &ctx).await?;
+        let stream = state.router.chat_stream(chat, ctx).await?;
         let info = stream.info.clone();
+        let stream = match admission.take() {
+            Some(a) => {
+                let info = info.clone();
+                stream.on_end(move |end| {
+                    a.finish(Outcome {
+                        usage: end.usage.as_ref(),
+                        info: Some(&info),
+                        error: end.error.as_ref(),
+                        cancelled: end.cancelled,
+                    });
+                })
+            }
+            None => stream,
+        };
         let mut encoder = MessagesStreamEncoder::new(id, req.model.clone());
         let pending: VecDeque<Bytes> = encoder.start().into();
         let events = EventStream {
@@ -174,7 +259,7 @@ async fn respond(
         let body = Body::from_stream(events.into_stream().map(Ok::<_, Infallible>));
         return Ok(sse_response(body, &info, started));
     }
-    let out = state.router.chat_bytes(chat, &ctx).await?;
+    let out = state.router.chat_bytes(chat, ctx).await?;
     let answer: ChatCompletionResponse =
         serde_json::from_slice(&out.body).map_err(|e| GatewayError::InvalidUpstreamResponse {
             provider: out.info.provider.clone(),
@@ -183,6 +268,12 @@ async fn respond(
     let message = from_chat_response(&answer, &req.model, &id);
     let mut response = axum::Json(message).into_response();
     headers::call(response.headers_mut(), &out.info, started.elapsed());
+    settled(
+        admission.take(),
+        &mut response,
+        out.usage.as_ref(),
+        &out.info,
+    );
     Ok(response)
 }
 

@@ -8,13 +8,15 @@ pub mod messages;
 pub mod models;
 pub mod responses;
 
+use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use tollgate_core::GatewayError;
-use tollgate_router::CallInfo;
+use tollgate_router::{CallInfo, UsageCell};
 
 use crate::accounting::{Admission, CallSpec, Outcome};
 use crate::auth::Identity;
@@ -79,14 +81,61 @@ pub(crate) async fn admit(
     identity: &Identity,
     spec: CallSpec,
 ) -> Result<Option<Admission>, Box<Response>> {
+    admit_as(state, identity, spec, |e| ApiError(e).into_response()).await
+}
+
+/// [`admit`] for routes that answer in another API's error shape: `render` draws the refusal.
+pub(crate) async fn admit_as(
+    state: &AppState,
+    identity: &Identity,
+    spec: CallSpec,
+    render: fn(GatewayError) -> Response,
+) -> Result<Option<Admission>, Box<Response>> {
     let Some(acc) = &state.accounting else {
         return Ok(None);
     };
     acc.admit(identity, spec).await.map(Some).map_err(|r| {
-        let mut response = ApiError(r.error).into_response();
+        let mut response = render(r.error);
         add_headers(response.headers_mut(), &r.headers);
         Box::new(response)
     })
+}
+
+/// Settles `admission` when a byte stream ends: with the usage `usage` holds by then, and the
+/// error when the stream's last item is one. A stream dropped before its end (the client went
+/// away) drops the admission, which records a cancelled call.
+pub(crate) fn settle_stream<S>(
+    admission: Option<Admission>,
+    info: CallInfo,
+    usage: UsageCell,
+    stream: S,
+) -> impl Stream<Item = Result<Bytes, GatewayError>> + Send + 'static
+where
+    S: Stream<Item = Result<Bytes, GatewayError>> + Send + 'static,
+{
+    let Some(admission) = admission else {
+        return stream.left_stream();
+    };
+    let state = (Box::pin(stream), Some(admission), info, usage);
+    futures::stream::unfold(
+        state,
+        |(mut inner, mut admission, info, usage)| async move {
+            let item = inner.next().await;
+            if !matches!(item, Some(Ok(_))) {
+                if let Some(a) = admission.take() {
+                    let used = usage.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                    a.finish(Outcome {
+                        usage: used.as_ref(),
+                        info: Some(&info),
+                        error: item.as_ref().and_then(|i| i.as_ref().err()),
+                        cancelled: false,
+                    });
+                }
+            }
+            item.map(|i| (i, (inner, admission, info, usage)))
+        },
+    )
+    .right_stream()
 }
 
 /// Settles a failed call.
