@@ -3,11 +3,12 @@ any model answers, streams carry the typed events, and `previous_response_id` co
 conversation from the gateway's stored state."""
 
 import json
+import os
 
 import openai
 import pytest
 
-from conftest import BEDROCK_MODEL, CHAT_MODEL, CLAUDE_MODEL, GEMINI_MODEL
+from conftest import BEDROCK_MODEL, CHAT_MODEL, CLAUDE_MODEL, GEMINI_MODEL, MASTER_KEY, _start_gateway
 
 WEATHER_ARGS = '{"city": "Paris", "note": "caf\\u00e9 \\"ok\\" ü"}'
 WEATHER_TOOL = {
@@ -207,3 +208,51 @@ def test_raw_stream_frames_name_their_event(gateway, mock):
         assert head.startswith("event: ")
         assert json.loads(data.removeprefix("data: "))["type"] == head.removeprefix("event: ")
     assert "[DONE]" not in body
+
+
+def _sent_texts(mock) -> str:
+    body = mock.requests()[-1]["body"]
+    return json.dumps(body if isinstance(body, dict) else json.loads(body))
+
+
+def _continue_on_another_instance(first_gw, second_gw, mock):
+    """A conversation started on one gateway continues on another that shares its database."""
+    with first_gw.client() as a, second_gw.client() as b:
+        mock.script({"fixture": "anthropic/message.json"})
+        first = a.responses.create(model=CLAUDE_MODEL, input="Capital of France?")
+        assert b.responses.retrieve(first.id).output_text == first.output_text
+        mock.script({"fixture": "anthropic/message.json"})
+        second = b.responses.create(model=CLAUDE_MODEL, previous_response_id=first.id, input="And of Spain?")
+        sent = _sent_texts(mock)
+        assert "Capital of France?" in sent and "And of Spain?" in sent
+        assert json.dumps(first.output_text)[1:-1] in sent  # the first answer, as history
+        assert second.previous_response_id == first.id
+        a.responses.delete(second.id)
+        with pytest.raises(openai.NotFoundError):
+            b.responses.retrieve(second.id)
+
+
+def test_a_conversation_continues_on_another_instance_sharing_sqlite(gateway, run_dir, mock_server, dead_port, mock):
+    # Gateways whose configs sit in one directory share its tollgate.db.
+    other = _start_gateway(run_dir, "tollgate-second", mock_server, dead_port, {"master_key": MASTER_KEY})
+    try:
+        _continue_on_another_instance(gateway, other, mock)
+    finally:
+        other.process.stop()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TOLLGATE_TEST_DATABASE_URL"),
+    reason="TOLLGATE_TEST_DATABASE_URL is not set (scripts/test.sh starts PostgreSQL and sets it)",
+)
+def test_a_conversation_continues_on_another_instance_sharing_postgres(tmp_path, mock_server, dead_port, mock):
+    general = {"master_key": MASTER_KEY, "database_url": os.environ["TOLLGATE_TEST_DATABASE_URL"]}
+    one = _start_gateway(tmp_path, "pg-one", mock_server, dead_port, general)
+    try:
+        two = _start_gateway(tmp_path, "pg-two", mock_server, dead_port, general)
+        try:
+            _continue_on_another_instance(one, two, mock)
+        finally:
+            two.process.stop()
+    finally:
+        one.process.stop()

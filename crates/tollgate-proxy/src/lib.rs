@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod headers;
+pub mod response_store;
 pub mod routes;
 pub mod state;
 

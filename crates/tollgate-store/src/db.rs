@@ -303,6 +303,11 @@ macro_rules! on_db {
     };
 }
 
+const RESPONSE_UPSERT: &str = "INSERT INTO \"Tollgate_Responses\" (id, body, created_at) \
+    VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET body = excluded.body";
+const RESPONSE_GET: &str = "SELECT body FROM \"Tollgate_Responses\" WHERE id = $1";
+const RESPONSE_DELETE: &str = "DELETE FROM \"Tollgate_Responses\" WHERE id = $1";
+
 /// The database: LiteLLM's tables in SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -524,6 +529,35 @@ impl Store {
         Ok(on_db!(&self.db, pool, _pg => {
             sqlx::query_scalar::<_, i64>(SPEND_COUNT).fetch_one(pool).await?
         }))
+    }
+
+    /// Saves a stored Responses API response (its JSON text) under its id, replacing an
+    /// earlier one; `created_at` is in Unix seconds.
+    pub async fn put_response(
+        &self,
+        id: &str,
+        body: &str,
+        created_at: i64,
+    ) -> Result<(), StoreError> {
+        on_db!(&self.db, pool, _pg => {
+            sqlx::query(RESPONSE_UPSERT).bind(id).bind(body).bind(created_at).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// A stored Responses API response's JSON text.
+    pub async fn get_response(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(on_db!(&self.db, pool, _pg => {
+            sqlx::query_scalar::<_, String>(RESPONSE_GET).bind(id).fetch_optional(pool).await?
+        }))
+    }
+
+    /// Deletes a stored Responses API response; whether it existed.
+    pub async fn delete_response(&self, id: &str) -> Result<bool, StoreError> {
+        let n = on_db!(&self.db, pool, _pg => {
+            sqlx::query(RESPONSE_DELETE).bind(id).execute(pool).await?.rows_affected()
+        });
+        Ok(n > 0)
     }
 
     /// Closes the pool.

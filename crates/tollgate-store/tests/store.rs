@@ -157,6 +157,34 @@ async fn exactly_once(store: &Store) {
     assert!(store.total_spend(None, None).await.unwrap() >= 1.0 - 1e-9);
 }
 
+async fn responses_round_trip(store: &Store) {
+    let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
+    assert_eq!(store.get_response(&id).await.unwrap(), None);
+    store.put_response(&id, r#"{"v":1}"#, 1).await.unwrap();
+    store.put_response(&id, r#"{"v":2}"#, 2).await.unwrap();
+    assert_eq!(
+        store.get_response(&id).await.unwrap().as_deref(),
+        Some(r#"{"v":2}"#)
+    );
+    assert!(store.delete_response(&id).await.unwrap());
+    assert!(!store.delete_response(&id).await.unwrap());
+    assert_eq!(store.get_response(&id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sqlite_stored_responses_round_trip() {
+    let (url, _dir) = common::sqlite_url();
+    responses_round_trip(&Store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_stored_responses_round_trip() {
+    let Some(url) = common::pg_url().await else {
+        return;
+    };
+    responses_round_trip(&Store::open(&url).await.unwrap()).await;
+}
+
 #[tokio::test]
 async fn sqlite_rows_round_trip() {
     let (url, _dir) = common::sqlite_url();

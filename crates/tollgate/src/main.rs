@@ -145,6 +145,11 @@ async fn run(cli: Cli, config: Config, level: String, started: Instant) -> Resul
         )
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
+        // Responses API conversations live in the same database, so any instance sharing it
+        // can serve a follow-up.
+        state.responses = Arc::new(tollgate_proxy::response_store::DatabaseResponseStore::new(
+            accounting.store().clone(),
+        ));
         state = state.with_accounting(accounting);
     }
     if state.auth.is_open() {
