@@ -262,6 +262,14 @@ pub enum GatewayError {
     #[error("Method {method} is not allowed for {path}")]
     MethodNotAllowed { method: String, path: String },
 
+    /// Every deployment of the group is cooling down or over its limits (LiteLLM's
+    /// `RouterRateLimitError`); `retry_after` is the shortest remaining cooldown.
+    #[error("{message}")]
+    NoDeploymentsAvailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+
     /// A bug or an impossible state inside the gateway.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -305,6 +313,7 @@ impl GatewayError {
             Self::Upstream(e) => e.class,
             Self::Timeout { .. } => ErrorClass::Timeout,
             Self::Connection { .. } => ErrorClass::ApiConnection,
+            Self::NoDeploymentsAvailable { .. } => ErrorClass::RateLimit,
             Self::InvalidUpstreamResponse { .. } | Self::Internal(_) => ErrorClass::InternalServer,
             Self::Denied { status, .. } => match status {
                 400 => ErrorClass::BadRequest,
@@ -332,6 +341,7 @@ impl GatewayError {
         match self {
             Self::Upstream(e) => e.retry_after,
             Self::Denied { retry_after, .. } => *retry_after,
+            Self::NoDeploymentsAvailable { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

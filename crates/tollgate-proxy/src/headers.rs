@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use tollgate_router::CallInfo;
+use tollgate_router::{Attempts, CallInfo};
 
 /// Headers every response carries.
 pub fn common(headers: &mut HeaderMap, call_id: &str) {
@@ -19,6 +19,7 @@ pub fn call(headers: &mut HeaderMap, info: &CallInfo, total: Duration) {
     set(headers, "x-litellm-model-id", &info.deployment_id);
     set(headers, "x-litellm-model-group", &info.model_group);
     set(headers, "x-litellm-model-api-base", &info.api_base);
+    attempts(headers, &info.attempts);
     let overhead = total.saturating_sub(info.upstream);
     set(
         headers,
@@ -29,6 +30,21 @@ pub fn call(headers: &mut HeaderMap, info: &CallInfo, total: Duration) {
         headers,
         "x-litellm-overhead-duration-ms",
         &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
+    );
+}
+
+/// LiteLLM's retry and fallback headers, on answers and on errors alike.
+pub fn attempts(headers: &mut HeaderMap, a: &Attempts) {
+    set(
+        headers,
+        "x-litellm-attempted-retries",
+        &a.attempted_retries.to_string(),
+    );
+    set(headers, "x-litellm-max-retries", &a.max_retries.to_string());
+    set(
+        headers,
+        "x-litellm-attempted-fallbacks",
+        &a.attempted_fallbacks.to_string(),
     );
 }
 

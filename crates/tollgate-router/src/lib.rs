@@ -2,22 +2,27 @@
 //! deployment (LiteLLM's order: deployment id, alias, exact name, wildcard, provider model),
 //! calls it through its adapter and the shared transport, and shapes the answer.
 //!
-//! Load-balancing strategies, retries, fallbacks and cooldowns arrive with the router issue;
-//! today a model group is served round-robin.
+//! Every call goes through [`Router::route`]: load balancing, retries, fallbacks, cooldowns
+//! and timeouts in one loop (`route.rs`), whatever the call type.
 
 mod deployment;
 mod embeddings_fanout;
+mod facts;
 mod mock_response;
 mod native;
+mod policy;
 mod pricing;
 mod request_options;
 mod resolve;
+mod route;
+mod state;
+mod strategy;
 mod stream;
+pub mod tokens;
 mod wildcard;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -33,9 +38,12 @@ use tollgate_providers::{
 };
 
 pub use deployment::Deployment;
+pub use facts::{ConfigFacts, ModelFacts};
+pub use policy::Strategy;
 pub use native::{MessagesCall, NativeMessages, NativeRewriter, NativeStream, UsageCell};
 pub use pricing::config_price;
 pub use request_options::{RequestOptions, seconds};
+pub use route::{Attempts, Pick, Routed, RouterError};
 pub use stream::{ChatStream, StreamEnd, error_frame};
 pub use wildcard::WildcardPattern;
 
@@ -54,6 +62,8 @@ pub struct CallInfo {
     pub provider: String,
     /// Time spent waiting on the provider (to the last byte, or to the first event of a stream).
     pub upstream: Duration,
+    /// Retries and fallbacks it took.
+    pub attempts: Attempts,
 }
 
 /// A non-streaming chat answer in the client's format.
@@ -74,6 +84,16 @@ pub struct CallContext {
     pub stream_timeout: Option<Duration>,
     /// The route, for the invalid-model message (`/chat/completions`, `/embeddings`).
     pub route: &'static str,
+    /// `num_retries` from the body or `x-litellm-num-retries`; wins over the config.
+    pub num_retries: Option<u32>,
+    /// Client-side `fallbacks` from the body; replace the configured ones.
+    pub fallbacks: Option<Vec<String>>,
+    /// `disable_fallbacks` from the body.
+    pub disable_fallbacks: bool,
+    /// A streaming call (picks `stream_timeout`).
+    pub stream: bool,
+    /// Prompt tokens, for pre-call checks and tpm limits; `None` skips those checks.
+    pub prompt_tokens: Option<u64>,
 }
 
 /// One entry of `router_settings.model_group_alias`.
@@ -89,7 +109,6 @@ pub struct Router {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     deployments: Vec<Deployment>,
     /// Model groups in config order: name -> deployment indices.
@@ -99,35 +118,97 @@ struct Inner {
     wildcards: Vec<usize>,
     aliases: HashMap<String, Alias>,
     alias_order: Vec<String>,
-    round_robin: Vec<AtomicUsize>,
     http: HttpClient,
     env: Env,
     timeout: Option<Duration>,
     stream_timeout: Option<Duration>,
     drop_params: bool,
+    policy: policy::Policy,
+    /// Per deployment, same index as `deployments`.
+    states: Vec<Arc<state::DeploymentState>>,
+    id_index: HashMap<String, usize>,
+    budget: state::RetryBudget,
+    facts: Arc<dyn ModelFacts>,
 }
 
-/// A resolved call target.
-struct Target<'a> {
-    deployment: &'a Deployment,
-    adapter: Adapter,
-    group: String,
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("deployments", &self.deployments.len())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A resolved call target: the deployment, its adapter for this call, the model group.
+#[derive(Debug)]
+pub struct Target<'a> {
+    pub deployment: &'a Deployment,
+    pub adapter: Adapter,
+    pub group: String,
+}
+
+/// Builds a [`Router`] with optional parts plugged in.
+pub struct RouterBuilder<'c> {
+    config: &'c Config,
+    http: Option<HttpClient>,
+    facts: Arc<dyn ModelFacts>,
+}
+
+impl std::fmt::Debug for RouterBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterBuilder").finish_non_exhaustive()
+    }
+}
+
+impl RouterBuilder<'_> {
+    /// Context windows and prices (a price table); the default reads the config.
+    pub fn model_facts(mut self, facts: Arc<dyn ModelFacts>) -> Self {
+        self.facts = facts;
+        self
+    }
+
+    /// The HTTP client to call providers with.
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Builds the router.
+    pub fn build(self) -> Result<Router, GatewayError> {
+        let http = match self.http {
+            Some(h) => h,
+            None => default_client(self.config)?,
+        };
+        Router::assemble(self.config, http, self.facts)
+    }
+}
+
+fn default_client(config: &Config) -> Result<HttpClient, GatewayError> {
+    let connect = config
+        .general_settings
+        .connect_timeout
+        .filter(|t| *t > 0.0)
+        .unwrap_or(10.0);
+    HttpClient::new(&TransportOptions {
+        connect_timeout: Duration::try_from_secs_f64(connect).unwrap_or(Duration::from_secs(10)),
+        ..TransportOptions::default()
+    })
 }
 
 impl Router {
     /// Builds the engine from a loaded config.
     pub fn from_config(config: &Config) -> Result<Self, GatewayError> {
-        let connect = config
-            .general_settings
-            .connect_timeout
-            .filter(|t| *t > 0.0)
-            .unwrap_or(10.0);
-        let http = HttpClient::new(&TransportOptions {
-            connect_timeout: Duration::try_from_secs_f64(connect)
-                .unwrap_or(Duration::from_secs(10)),
-            ..TransportOptions::default()
-        })?;
-        Self::with_client(config, http)
+        Self::builder(config).build()
+    }
+
+    /// A builder, for plugging in [`ModelFacts`] or an HTTP client.
+    pub fn builder(config: &Config) -> RouterBuilder<'_> {
+        RouterBuilder {
+            config,
+            http: None,
+            facts: Arc::new(ConfigFacts),
+        }
     }
 
     /// A library engine with no config: any `provider/model` string is called directly, with
@@ -138,6 +219,14 @@ impl Router {
 
     /// Builds the engine with a given HTTP client.
     pub fn with_client(config: &Config, http: HttpClient) -> Result<Self, GatewayError> {
+        Self::builder(config).http_client(http).build()
+    }
+
+    fn assemble(
+        config: &Config,
+        http: HttpClient,
+        facts: Arc<dyn ModelFacts>,
+    ) -> Result<Self, GatewayError> {
         let drop_params = config.litellm_settings.drop_params;
         let deployments: Vec<Deployment> = config
             .model_list
@@ -191,7 +280,29 @@ impl Router {
             alias_order.push(name.clone());
             aliases.insert(name.clone(), alias);
         }
-        let round_robin = groups.iter().map(|_| AtomicUsize::new(0)).collect();
+        let policy = policy::Policy::from_config(config);
+        let states = deployments
+            .iter()
+            .map(|d| {
+                let lp = &d.config.litellm_params;
+                // LiteLLM: explicit value, else rpm, else tpm/1000*6, else the router default.
+                let max_parallel = lp
+                    .max_parallel_requests
+                    .or_else(|| lp.rpm.map(|r| u32::try_from(r).unwrap_or(u32::MAX)))
+                    .or_else(|| {
+                        lp.tpm
+                            .map(|t| u32::try_from((t / 1000 * 6).max(1)).unwrap_or(u32::MAX))
+                    })
+                    .or(policy.default_max_parallel)
+                    .filter(|n| *n > 0);
+                Arc::new(state::DeploymentState::new(max_parallel))
+            })
+            .collect();
+        let id_index = deployments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.clone(), i))
+            .collect();
         let seconds = |v: Option<f64>| {
             v.filter(|t| *t > 0.0)
                 .and_then(|t| Duration::try_from_secs_f64(t).ok())
@@ -204,15 +315,26 @@ impl Router {
                 wildcards,
                 aliases,
                 alias_order,
-                round_robin,
                 http,
                 env: config.env.clone(),
                 timeout: seconds(config.router_settings.timeout)
                     .or(seconds(config.litellm_settings.request_timeout)),
                 stream_timeout: seconds(config.router_settings.stream_timeout),
                 drop_params,
+                policy,
+                states,
+                id_index,
+                budget: state::RetryBudget::new(),
+                facts,
             }),
         })
+    }
+
+    /// Counts tokens a deployment used against its tpm (usage-based routing).
+    pub fn record_usage(&self, deployment_id: &str, tokens: u64) {
+        if let Some(&i) = self.inner.id_index.get(deployment_id) {
+            self.inner.states[i].add_tokens(tokens);
+        }
     }
 
     /// Whether `litellm_settings.drop_params` is on.
@@ -283,36 +405,38 @@ impl Router {
         &self,
         req: ChatCompletionRequest,
         ctx: &CallContext,
-    ) -> Result<ChatBytes, GatewayError> {
+    ) -> Result<ChatBytes, RouterError> {
         let client_model = req.model.clone();
-        let (body, target, upstream) = match self.send_chat(req, ctx, false).await? {
-            Sent::Body {
-                body,
-                target,
-                upstream,
-            } => (body, target, upstream),
-            Sent::Mock(response, info) => {
+        let routed = self.send_chat(req, ctx, false).await?;
+        let attempts = routed.info.attempts;
+        let fail = |error: GatewayError| RouterError { error, attempts };
+        match routed.value {
+            Sent::Body { body, target, .. } => {
+                let (body, usage) = target
+                    .adapter
+                    .forward_chat_response(body, &client_model)
+                    .map_err(fail)?;
+                self.record_tokens(&routed.info, usage.as_ref());
+                Ok(ChatBytes {
+                    body,
+                    usage,
+                    info: routed.info,
+                })
+            }
+            Sent::Mock(response) => {
                 let usage = response.usage.clone();
                 let body = serde_json::to_vec(&response)
-                    .map_err(|e| GatewayError::Internal(e.to_string()))?;
-                return Ok(ChatBytes {
+                    .map_err(|e| fail(GatewayError::Internal(e.to_string())))?;
+                Ok(ChatBytes {
                     body: Bytes::from(body),
                     usage,
-                    info,
-                });
+                    info: routed.info,
+                })
             }
-            Sent::Stream(..) => {
-                return Err(GatewayError::Internal(
-                    "stream for a non-stream call".into(),
-                ));
-            }
-        };
-        let (body, usage) = target.adapter.forward_chat_response(body, &client_model)?;
-        Ok(ChatBytes {
-            body,
-            usage,
-            info: info(&target, upstream),
-        })
+            Sent::Stream(..) => Err(fail(GatewayError::Internal(
+                "stream for a non-stream call".into(),
+            ))),
+        }
     }
 
     /// Non-streaming chat for the library: the typed response.
@@ -325,13 +449,15 @@ impl Router {
             ..CallContext::default()
         };
         let client_model = req.model.clone();
-        match self.send_chat(req, &ctx, false).await? {
+        let routed = self.send_chat(req, &ctx, false).await?;
+        match routed.value {
             Sent::Body { body, target, .. } => {
                 let mut response = target.adapter.parse_chat_response(&body)?;
+                self.record_tokens(&routed.info, response.usage.as_ref());
                 response.model = client_model;
                 Ok(response)
             }
-            Sent::Mock(response, _) => Ok(*response),
+            Sent::Mock(response) => Ok(*response),
             Sent::Stream(..) => Err(GatewayError::Internal(
                 "stream for a non-stream call".into(),
             )),
@@ -339,24 +465,28 @@ impl Router {
     }
 
     /// Streaming chat. Returns once the provider's first event arrived; an upstream that fails
-    /// before that is an ordinary error, so the client never sees a broken `200`.
+    /// before that is retried or falls back like any failed call, so the client never sees a
+    /// broken `200`.
     pub async fn chat_stream(
         &self,
         mut req: ChatCompletionRequest,
         ctx: &CallContext,
-    ) -> Result<ChatStream, GatewayError> {
+    ) -> Result<ChatStream, RouterError> {
         req.stream = Some(true);
         let client_model = req.model.clone();
         let include_usage = req.wants_stream_usage();
-        match self.send_chat(req, ctx, true).await? {
+        let routed = self.send_chat(req, ctx, true).await?;
+        match routed.value {
             Sent::Stream(stream) => Ok(ChatStream {
                 client_model,
                 include_usage,
+                info: routed.info,
                 ..*stream
             }),
-            Sent::Mock(..) | Sent::Body { .. } => Err(GatewayError::Internal(
-                "non-stream answer for a stream call".into(),
-            )),
+            Sent::Mock(_) | Sent::Body { .. } => Err(RouterError {
+                error: GatewayError::Internal("non-stream answer for a stream call".into()),
+                attempts: routed.info.attempts,
+            }),
         }
     }
 
@@ -371,7 +501,8 @@ impl Router {
         };
         let client_model = req.model.clone();
         let base64 = req.encoding_format.as_deref() == Some("base64");
-        let (body, target, _) = self.send_embeddings(req, &ctx).await?;
+        let routed = self.send_embeddings(req, &ctx).await?;
+        let (body, target) = routed.value;
         let mut response = target.adapter.parse_embeddings_response(&body)?;
         response.model = client_model;
         if base64 && !target.adapter.is_openai_format() {
@@ -385,47 +516,84 @@ impl Router {
         &self,
         req: EmbeddingsRequest,
         ctx: &CallContext,
-    ) -> Result<ChatBytes, GatewayError> {
+    ) -> Result<ChatBytes, RouterError> {
         let client_model = req.model.clone();
         let base64 = req.encoding_format.as_deref() == Some("base64");
-        let (body, target, upstream) = self.send_embeddings(req, ctx).await?;
+        let routed = self.send_embeddings(req, ctx).await?;
+        let attempts = routed.info.attempts;
+        let fail = |error: GatewayError| RouterError { error, attempts };
+        let (body, target) = routed.value;
         if base64 && !target.adapter.is_openai_format() {
-            let mut response = target.adapter.parse_embeddings_response(&body)?;
+            let mut response = target
+                .adapter
+                .parse_embeddings_response(&body)
+                .map_err(fail)?;
             client_model.clone_into(&mut response.model);
             response.encode_base64();
             let usage = response
                 .usage
                 .as_ref()
                 .map(|u| Usage::new(u.prompt_tokens, 0));
-            let body =
-                serde_json::to_vec(&response).map_err(|e| GatewayError::Internal(e.to_string()))?;
+            let body = serde_json::to_vec(&response)
+                .map_err(|e| fail(GatewayError::Internal(e.to_string())))?;
             return Ok(ChatBytes {
                 body: Bytes::from(body),
                 usage,
-                info: info(&target, upstream),
+                info: routed.info,
             });
         }
         let (body, usage) = target
             .adapter
-            .forward_embeddings_response(body, &client_model)?;
+            .forward_embeddings_response(body, &client_model)
+            .map_err(fail)?;
+        self.record_tokens(&routed.info, usage.as_ref());
         Ok(ChatBytes {
             body,
             usage,
-            info: info(&target, upstream),
+            info: routed.info,
         })
+    }
+
+    fn record_tokens(&self, info: &CallInfo, usage: Option<&Usage>) {
+        if let Some(u) = usage {
+            self.record_usage(&info.deployment_id, u.total_tokens);
+        }
+    }
+
+    /// The call's context with the body's gateway fields merged in (the body wins).
+    fn effective_context(
+        &self,
+        ctx: &CallContext,
+        opts: &RequestOptions,
+        stream: bool,
+    ) -> CallContext {
+        CallContext {
+            timeout: opts.timeout.or(ctx.timeout),
+            stream_timeout: opts.stream_timeout.or(ctx.stream_timeout),
+            route: ctx.route,
+            num_retries: opts.num_retries.or(ctx.num_retries),
+            fallbacks: opts.fallbacks.clone().or_else(|| ctx.fallbacks.clone()),
+            disable_fallbacks: opts.disable_fallbacks || ctx.disable_fallbacks,
+            stream,
+            prompt_tokens: ctx.prompt_tokens,
+        }
     }
 
     async fn send_embeddings(
         &self,
         mut req: EmbeddingsRequest,
         ctx: &CallContext,
-    ) -> Result<(Bytes, Target<'_>, Duration), GatewayError> {
+    ) -> Result<Routed<(Bytes, Target<'_>)>, RouterError> {
         let opts = RequestOptions::take(&mut req.extra, &mut None)?;
-        let target = self.resolve(&req.model, ctx.route)?;
-        let timeout = self.timeout_for(&target, &opts, ctx, false);
-        let started = Instant::now();
-        let body = self.exchange_embeddings(&target, &req, timeout).await?;
-        Ok((body, target, started.elapsed()))
+        let ctx = self.effective_context(ctx, &opts, false);
+        let req = &req;
+        self.route(&req.model, &ctx, |pick: Pick<'_>| async move {
+            let body = self
+                .exchange_embeddings(&pick.target, req, pick.timeout)
+                .await?;
+            Ok((body, pick.target))
+        })
+        .await
     }
 
     async fn send_chat(
@@ -433,71 +601,101 @@ impl Router {
         mut req: ChatCompletionRequest,
         ctx: &CallContext,
         stream: bool,
-    ) -> Result<Sent<'_>, GatewayError> {
+    ) -> Result<Routed<Sent<'_>>, RouterError> {
         let opts = RequestOptions::take(&mut req.extra, &mut req.metadata)?;
-        let target = self.resolve(&req.model, ctx.route)?;
-        if let Some(text) = opts.mock_response.clone().or_else(|| {
+        if stream && opts.mock_response.is_some() {
+            return Err(GatewayError::invalid_request(
+                "mock_response cannot be combined with stream=true in this version",
+                Some("mock_response".into()),
+            )
+            .into());
+        }
+        let mut ctx = self.effective_context(ctx, &opts, stream);
+        if ctx.prompt_tokens.is_none()
+            && (self.inner.policy.pre_call_checks
+                || self.inner.policy.strategy == Strategy::UsageBased)
+        {
+            ctx.prompt_tokens = Some(tokens::count_prompt_tokens(&req.model, &req) as u64);
+        }
+        let call = CallOptions {
+            force_stream_usage: true,
+            drop_params: opts.drop_params || self.inner.drop_params,
+        };
+        let req = &req;
+        let opts = &opts;
+        self.route(&req.model, &ctx, |pick: Pick<'_>| async move {
+            self.chat_attempt(req, opts, call, stream, pick).await
+        })
+        .await
+    }
+
+    /// One chat call to the picked deployment. A stream counts as answered at its first event.
+    async fn chat_attempt<'a>(
+        &'a self,
+        req: &ChatCompletionRequest,
+        opts: &RequestOptions,
+        call: CallOptions,
+        stream: bool,
+        pick: Pick<'a>,
+    ) -> Result<Sent<'a>, GatewayError> {
+        let target = pick.target;
+        let timeout = pick.timeout;
+        let mock = opts.mock_response.clone().or_else(|| {
             target
                 .deployment
                 .config
                 .litellm_params
                 .mock_response
                 .clone()
-        }) {
+        });
+        if let Some(text) = mock {
             if stream {
                 return Err(GatewayError::invalid_request(
                     "mock_response cannot be combined with stream=true in this version",
                     Some("mock_response".into()),
                 ));
             }
-            let info = info(&target, Duration::ZERO);
-            return Ok(Sent::Mock(
-                Box::new(mock_response::mock_response(&req.model, &text)),
-                info,
-            ));
+            return Ok(Sent::Mock(Box::new(mock_response::mock_response(
+                &req.model, &text,
+            ))));
         }
-        let call = CallOptions {
-            force_stream_usage: true,
-            drop_params: opts.drop_params || self.inner.drop_params,
-        };
-        let upstream_req = target.adapter.chat_request(&req, call)?;
-        let timeout = self.timeout_for(&target, &opts, ctx, stream);
+        let upstream_req = target.adapter.chat_request(req, call)?;
         let provider = target.adapter.provider_name();
         let started = Instant::now();
         if !stream {
             let body = self.exchange(&target, upstream_req, timeout).await?;
-            return Ok(Sent::Body {
-                body,
-                target,
-                upstream: started.elapsed(),
-            });
+            return Ok(Sent::Body { body, target });
         }
-        let response = self.send_to(&target, upstream_req, timeout).await?;
-        if !response.status.is_success() {
-            let status = response.status.as_u16();
-            let headers = response.headers.clone();
-            let body = response.bytes(timeout, provider).await?;
-            return Err(target.adapter.parse_error(status, &headers, &body));
-        }
-        let mut source = EventSource::new(
-            response.into_stream(provider).boxed(),
-            target.adapter.stream_decoder(),
-        );
-        let first = match tokio::time::timeout(timeout, source.next()).await {
+        // One deadline covers the connection and the first event.
+        let first_event = async {
+            let response = self.send_to(&target, upstream_req, timeout).await?;
+            if !response.status.is_success() {
+                let status = response.status.as_u16();
+                let headers = response.headers.clone();
+                let body = response.bytes(timeout, provider).await?;
+                return Err(target.adapter.parse_error(status, &headers, &body));
+            }
+            let mut source = EventSource::new(
+                response.into_stream(provider).boxed(),
+                target.adapter.stream_decoder(),
+            );
+            match source.next().await {
+                None => Err(GatewayError::Connection {
+                    provider: provider.to_owned(),
+                    message: "the provider closed the stream without sending anything".into(),
+                }),
+                Some(tollgate_providers::StreamEvent::Error(e)) => Err(e),
+                Some(ev) => Ok((ev, source)),
+            }
+        };
+        let (first, source) = match tokio::time::timeout(timeout, first_event).await {
             Err(_) => {
                 return Err(GatewayError::Timeout {
                     provider: provider.to_owned(),
                     seconds: timeout.as_secs_f64(),
                 });
             }
-            Ok(None) => {
-                return Err(GatewayError::Connection {
-                    provider: provider.to_owned(),
-                    message: "the provider closed the stream without sending anything".into(),
-                });
-            }
-            Ok(Some(tollgate_providers::StreamEvent::Error(e))) => return Err(e),
-            Ok(Some(ev)) => ev,
+            Ok(r) => r?,
         };
         Ok(Sent::Stream(Box::new(ChatStream {
             info: info(&target, started.elapsed()),
@@ -583,13 +781,9 @@ impl Router {
 // Lives for one call on the stack; boxing the big variant would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 enum Sent<'a> {
-    Body {
-        body: Bytes,
-        target: Target<'a>,
-        upstream: Duration,
-    },
+    Body { body: Bytes, target: Target<'a> },
     Stream(Box<ChatStream>),
-    Mock(Box<ChatCompletionResponse>, CallInfo),
+    Mock(Box<ChatCompletionResponse>),
 }
 
 fn info(target: &Target<'_>, upstream: Duration) -> CallInfo {
@@ -605,6 +799,7 @@ fn info(target: &Target<'_>, upstream: Duration) -> CallInfo {
             .to_owned(),
         provider: target.adapter.provider_name().to_owned(),
         upstream,
+        attempts: Attempts::default(),
     }
 }
 

@@ -48,6 +48,12 @@ pub struct RequestOptions {
     pub mock_response: Option<String>,
     /// `metadata` as sent, for logging and spend (never forwarded).
     pub metadata: Option<Map<String, Value>>,
+    /// `num_retries`: retries for this call.
+    pub num_retries: Option<u32>,
+    /// Client-side `fallbacks`: model names (or `{"model": ...}` objects) to try in order.
+    pub fallbacks: Option<Vec<String>>,
+    /// `disable_fallbacks`.
+    pub disable_fallbacks: bool,
 }
 
 impl RequestOptions {
@@ -85,11 +91,52 @@ impl RequestOptions {
                 other => other.to_string(),
             });
         }
+        if let Some(v) = extra.get("num_retries") {
+            let n = v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    GatewayError::invalid_request(
+                        format!("num_retries must be a non-negative integer, got {v}"),
+                        Some("num_retries".into()),
+                    )
+                })?;
+            opts.num_retries = Some(n);
+        }
+        if let Some(v) = extra.get("fallbacks") {
+            opts.fallbacks = Some(client_fallbacks(v)?);
+        }
+        if let Some(v) = extra.get("disable_fallbacks") {
+            opts.disable_fallbacks = v.as_bool().unwrap_or(false);
+        }
         for f in GATEWAY_FIELDS {
             extra.shift_remove(*f);
         }
         Ok(opts)
     }
+}
+
+/// Client-side fallbacks: a list of model names or of `{"model": name, ...}` objects.
+fn client_fallbacks(v: &Value) -> Result<Vec<String>, GatewayError> {
+    let bad = || {
+        GatewayError::invalid_request(
+            "fallbacks must be a list of model names or of {\"model\": ...} objects",
+            Some("fallbacks".into()),
+        )
+    };
+    let list = v.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|item| match item {
+            Value::String(s) => Ok(s.clone()),
+            Value::Object(o) => o
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(bad),
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 /// Parses a timeout given as a number or a numeric string, in seconds.
@@ -127,6 +174,22 @@ mod tests {
         assert_eq!(o.mock_response.as_deref(), Some("hi"));
         assert!(metadata.is_none());
         assert_eq!(extra.keys().collect::<Vec<_>>(), vec!["top_k"]);
+        assert_eq!(o.num_retries, Some(3));
+    }
+
+    #[test]
+    fn client_side_fallbacks_accept_names_and_objects() {
+        let mut extra: Map<String, Value> = serde_json::from_value(json!({
+            "fallbacks": ["a", {"model": "b", "messages": []}], "disable_fallbacks": true
+        }))
+        .unwrap();
+        let o = RequestOptions::take(&mut extra, &mut None).unwrap();
+        assert_eq!(o.fallbacks.unwrap(), ["a", "b"]);
+        assert!(o.disable_fallbacks);
+        let mut extra: Map<String, Value> =
+            serde_json::from_value(json!({"fallbacks": [1]})).unwrap();
+        let err = RequestOptions::take(&mut extra, &mut None).unwrap_err();
+        assert_eq!(err.status(), 400);
     }
 
     #[test]

@@ -1,18 +1,25 @@
-//! Which deployment serves a requested model name, in LiteLLM's order: deployment id, alias,
-//! exact group, wildcard (most specific first), `litellm_params.model`.
-
-use std::sync::atomic::Ordering;
+//! Which deployments may serve a requested model name, in LiteLLM's order: deployment id,
+//! alias, exact group, wildcard (most specific first), `litellm_params.model`.
 
 use tollgate_core::{GatewayError, ModelRef};
 
-use crate::{Deployment, Router, Target, WildcardPattern};
+use crate::route::Candidates;
+use crate::{CallContext, Deployment, Router, Target, WildcardPattern};
 
 impl Router {
-    /// LiteLLM's resolution order for a requested name.
-    pub(crate) fn resolve(&self, requested: &str, route: &str) -> Result<Target<'_>, GatewayError> {
+    /// The candidate deployments for a requested name.
+    pub(crate) fn candidates(
+        &self,
+        requested: &str,
+        route: &str,
+    ) -> Result<Candidates, GatewayError> {
         let inner = &*self.inner;
-        if let Some(d) = inner.deployments.iter().find(|d| d.id == requested) {
-            return self.target(d, None, d.model_name.clone());
+        let one = |i: usize, upstream: Option<String>| Candidates {
+            group: inner.deployments[i].model_name.clone(),
+            members: vec![(i, upstream)],
+        };
+        if let Some(&i) = inner.id_index.get(requested) {
+            return Ok(one(i, None));
         }
         let name = inner
             .aliases
@@ -20,15 +27,17 @@ impl Router {
             .map_or(requested, |a| a.target.as_str());
         if let Some(&gi) = inner.group_index.get(name) {
             let (group, members) = &inner.groups[gi];
-            let fixed: Vec<usize> = members
+            let fixed: Vec<(usize, Option<String>)> = members
                 .iter()
                 .copied()
                 .filter(|&i| inner.deployments[i].pattern.is_none())
+                .map(|i| (i, None))
                 .collect();
             if !fixed.is_empty() {
-                let n = inner.round_robin[gi].fetch_add(1, Ordering::Relaxed);
-                let d = &inner.deployments[fixed[n % fixed.len()]];
-                return self.target(d, None, group.clone());
+                return Ok(Candidates {
+                    group: group.clone(),
+                    members: fixed,
+                });
             }
         }
         let inferred = ModelRef::parse(name, None).ok().map(|m| m.canonical());
@@ -42,17 +51,32 @@ impl Router {
                     } else {
                         WildcardPattern::substitute(&d.litellm_model, &caps)
                     };
-                    return self.target(d, Some(&upstream), d.model_name.clone());
+                    return Ok(one(i, Some(upstream)));
                 }
             }
         }
-        if let Some(d) = inner.deployments.iter().find(|d| d.litellm_model == name) {
-            return self.target(d, None, d.model_name.clone());
+        if let Some(i) = inner
+            .deployments
+            .iter()
+            .position(|d| d.litellm_model == name)
+        {
+            return Ok(one(i, None));
         }
         Err(GatewayError::InvalidModel {
             route: route.to_owned(),
             model: requested.to_owned(),
         })
+    }
+
+    /// One deployment for a requested name, chosen like a routed call's first attempt
+    /// (cooldowns, tiers, strategy) but without retries or fallbacks.
+    pub(crate) fn resolve(&self, requested: &str, route: &str) -> Result<Target<'_>, GatewayError> {
+        let cands = self.candidates(requested, route)?;
+        let ctx = CallContext {
+            route: "",
+            ..CallContext::default()
+        };
+        self.select(&cands, &ctx, &[]).map(|(_, t)| t)
     }
 
     pub(crate) fn target<'a>(

@@ -47,7 +47,7 @@ fn resolution_follows_litellm_order() {
         "http://b/v1",
         "a deployment id targets that deployment"
     );
-    let bases: Vec<String> = (0..4).map(|_| resolve(&r, "gpt-4o").2).collect();
+    let bases: Vec<String> = (0..64).map(|_| resolve(&r, "gpt-4o").2).collect();
     assert!(bases.contains(&"http://a/v1".to_owned()) && bases.contains(&"http://b/v1".to_owned()));
     assert_eq!(
         resolve(&r, "smart").0,

@@ -10,11 +10,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use tollgate_core::{ChatCompletionRequest, GatewayError};
-use tollgate_router::CallContext;
 
 use super::{
-    add_headers, admit, call_id, content_length, end_user, failed, finish, json_from_call, settled,
-    tags, timeout_header,
+    add_headers, admit, call_context, call_id, content_length, end_user, failed, finish,
+    json_from_call, routed_error, settled, tags,
 };
 use crate::accounting::{CallSpec, Outcome};
 use crate::body::{CHAT, parse_json, read_limited};
@@ -68,11 +67,7 @@ async fn respond(
             Some("messages".into()),
         ));
     }
-    let ctx = CallContext {
-        timeout: timeout_header(&parts.headers, "x-litellm-timeout")?,
-        stream_timeout: timeout_header(&parts.headers, "x-litellm-stream-timeout")?,
-        route: "/chat/completions",
-    };
+    let ctx = call_context(&parts.headers, "/chat/completions")?;
     let spec = CallSpec {
         call_id: call_id.to_owned(),
         call_type: "acompletion",
@@ -91,8 +86,8 @@ async fn respond(
         let stream = match state.router.chat_stream(req, &ctx).await {
             Ok(s) => s,
             Err(e) => {
-                failed(admission, &e);
-                return Err(e);
+                failed(admission, &e.error);
+                return Ok(routed_error(e));
             }
         };
         let info = stream.info.clone();
@@ -137,8 +132,8 @@ async fn respond(
             Ok(response)
         }
         Err(e) => {
-            failed(admission, &e);
-            Err(e)
+            failed(admission, &e.error);
+            Ok(routed_error(e))
         }
     }
 }

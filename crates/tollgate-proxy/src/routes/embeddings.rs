@@ -6,11 +6,10 @@ use std::time::Instant;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use tollgate_core::{EmbeddingsRequest, GatewayError};
-use tollgate_router::CallContext;
 
 use super::{
-    admit, call_id, content_length, end_user, failed, finish, json_from_call, settled,
-    timeout_header,
+    admit, call_context, call_id, content_length, end_user, failed, finish, json_from_call,
+    routed_error, settled,
 };
 use crate::accounting::CallSpec;
 use crate::body::{EMBEDDINGS, parse_json, read_limited};
@@ -62,11 +61,7 @@ async fn respond(
             Some("input".into()),
         ));
     }
-    let ctx = CallContext {
-        timeout: timeout_header(&parts.headers, "x-litellm-timeout")?,
-        stream_timeout: None,
-        route: "/embeddings",
-    };
+    let ctx = call_context(&parts.headers, "/embeddings")?;
     let spec = CallSpec {
         call_id: call_id.to_owned(),
         call_type: "aembedding",
@@ -88,8 +83,8 @@ async fn respond(
             Ok(response)
         }
         Err(e) => {
-            failed(admission, &e);
-            Err(e)
+            failed(admission, &e.error);
+            Ok(routed_error(e))
         }
     }
 }

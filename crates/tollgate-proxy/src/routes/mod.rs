@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tollgate_core::GatewayError;
-use tollgate_router::{CallInfo, UsageCell};
+use tollgate_router::{CallContext, CallInfo, RouterError, UsageCell};
 
 use crate::accounting::{Admission, CallSpec, Outcome};
 use crate::auth::Identity;
@@ -40,6 +40,42 @@ pub(crate) fn json_from_call(body: Bytes, info: &CallInfo, started: Instant) -> 
         HeaderValue::from_static("application/json"),
     );
     headers::call(h, info, started.elapsed());
+    response
+}
+
+/// The routed call's settings from LiteLLM's request headers: `x-litellm-timeout`,
+/// `x-litellm-stream-timeout`, `x-litellm-num-retries`.
+pub(crate) fn call_context(
+    headers: &HeaderMap,
+    route: &'static str,
+) -> Result<CallContext, GatewayError> {
+    let num_retries = match headers.get("x-litellm-num-retries") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .ok_or_else(|| {
+                    GatewayError::invalid_request(
+                        "x-litellm-num-retries must be a non-negative integer",
+                        Some("x-litellm-num-retries".into()),
+                    )
+                })?,
+        ),
+    };
+    Ok(CallContext {
+        timeout: timeout_header(headers, "x-litellm-timeout")?,
+        stream_timeout: timeout_header(headers, "x-litellm-stream-timeout")?,
+        route,
+        num_retries,
+        ..CallContext::default()
+    })
+}
+
+/// A failed routed call: the error response plus the retry and fallback headers.
+pub(crate) fn routed_error(e: RouterError) -> Response {
+    let mut response = ApiError(e.error).into_response();
+    headers::attempts(response.headers_mut(), &e.attempts);
     response
 }
 

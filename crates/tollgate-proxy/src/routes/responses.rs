@@ -22,9 +22,8 @@ use tollgate_bridge::responses::{
 };
 use tollgate_core::chat::StreamOptions;
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
-use tollgate_router::CallContext;
 
-use super::{call_id, content_length, finish, timeout_header};
+use super::{call_context, call_id, content_length, finish, routed_error};
 use crate::body::{RESPONSES, parse_json, read_limited};
 use crate::headers;
 use crate::state::AppState;
@@ -197,11 +196,7 @@ async fn respond(
         None => Vec::new(),
     };
     let mut chat = to_chat_request(&req, &history, state.router.drop_params())?;
-    let ctx = CallContext {
-        timeout: timeout_header(&parts.headers, "x-litellm-timeout")?,
-        stream_timeout: timeout_header(&parts.headers, "x-litellm-stream-timeout")?,
-        route: "/responses",
-    };
+    let ctx = call_context(&parts.headers, "/responses")?;
     let id = new_id("resp");
     let created_at = unix_now();
     let input_items = with_ids(req.input_items());
@@ -212,7 +207,10 @@ async fn respond(
             include_usage: Some(true),
             extra: serde_json::Map::new(),
         });
-        let stream = state.router.chat_stream(chat, &ctx).await?;
+        let stream = match state.router.chat_stream(chat, &ctx).await {
+            Ok(s) => s,
+            Err(e) => return Ok(routed_error(e)),
+        };
         let info = stream.info.clone();
         let mut encoder = ResponsesStreamEncoder::new(req.clone(), id, created_at);
         let pending: VecDeque<Bytes> = encoder.start().into();
@@ -242,7 +240,10 @@ async fn respond(
         return Ok(response);
     }
 
-    let out = state.router.chat_bytes(chat, &ctx).await?;
+    let out = match state.router.chat_bytes(chat, &ctx).await {
+        Ok(out) => out,
+        Err(e) => return Ok(routed_error(e)),
+    };
     let answer: ChatCompletionResponse =
         serde_json::from_slice(&out.body).map_err(|e| GatewayError::InvalidUpstreamResponse {
             provider: out.info.provider.clone(),
