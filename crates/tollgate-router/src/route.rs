@@ -343,7 +343,8 @@ impl Router {
             .cooldown_time
             .filter(|t| t.is_finite() && *t >= 0.0)
             .and_then(|t| Duration::try_from_secs_f64(t).ok())
-            .or_else(|| e.retry_after())
+            // A `Retry-After: 0` is "retry now", not "never cool down".
+            .or_else(|| e.retry_after().filter(|d| !d.is_zero()))
             .unwrap_or(policy.cooldown_time);
         if policy.disable_cooldowns || cooldown.is_zero() || d.pattern.is_some() {
             return;

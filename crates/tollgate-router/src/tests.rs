@@ -120,3 +120,25 @@ fn timeouts_follow_litellm_precedence() {
     let t = r.resolve("m", "").unwrap();
     assert_eq!(r.timeout_for(&t, &none, &ctx, false), DEFAULT_TIMEOUT);
 }
+
+#[test]
+fn simple_shuffle_honours_weights_within_statistical_bounds() {
+    let r = router(
+        "model_list:\n  - model_name: g\n    litellm_params: {model: openai/x, api_base: \"http://heavy/v1\", weight: 9}\n  - model_name: g\n    litellm_params: {model: openai/x, api_base: \"http://light/v1\", weight: 1}\n",
+    );
+    let n = 20_000;
+    let heavy = (0..n)
+        .filter(|_| resolve(&r, "g").2 == "http://heavy/v1")
+        .count();
+    // Expected share 0.9, sd ~0.0021: 0.885..0.915 is more than 7 sd wide.
+    let share = heavy as f64 / n as f64;
+    assert!((0.885..0.915).contains(&share), "share {share}");
+}
+
+#[test]
+fn simple_shuffle_falls_back_to_rpm_as_the_weight() {
+    let r = router(
+        "model_list:\n  - model_name: g\n    litellm_params: {model: openai/x, api_base: \"http://a/v1\", rpm: 1000}\n  - model_name: g\n    litellm_params: {model: openai/x, api_base: \"http://b/v1\", rpm: 0}\n",
+    );
+    assert!((0..200).all(|_| resolve(&r, "g").2 == "http://a/v1"));
+}
