@@ -5,7 +5,9 @@
 //! Outage rule (Tollgate's improvement on LiteLLM): in a group that has fallbacks, a
 //! cooldown-worthy failure of the last healthy deployment cools it down at once, and a group
 //! with no healthy deployment is not retried. During an outage requests therefore go straight
-//! to the fallback; once the cooldown ends, one request probes the primary again.
+//! to the fallback; once the cooldown ends, one request probes the primary again. Conversely a
+//! deployment alone in its group with no fallbacks is never cooled down: the client gets the
+//! provider's own error instead of a 429.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -356,6 +358,12 @@ impl Router {
             return;
         }
         let group_size = cands.members.len();
+        let has_fallbacks = policy.has_fallbacks(&cands.group);
+        // Alone in its group with nowhere to fall back to, a cooled deployment would only turn
+        // the provider's own error into a 429 "No deployments available".
+        if group_size <= 1 && !has_fallbacks {
+            return;
+        }
         let others_healthy = cands
             .members
             .iter()
@@ -375,7 +383,7 @@ impl Router {
                 || (group_size > 1 && total >= 5 && m.failures * 2 > total)
                 || matches!(status, 401 | 404)
         };
-        let outage = !others_healthy && policy.has_fallbacks(&cands.group);
+        let outage = !others_healthy && has_fallbacks;
         if cool || outage {
             tracing::warn!(model_id = %d.id, model_group = %cands.group, seconds = cooldown.as_secs_f64(), error = %e, "deployment cooling down");
             state.cool_down(cooldown);

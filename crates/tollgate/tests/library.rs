@@ -97,7 +97,13 @@ async fn embeddings_and_errors() {
         .unwrap();
     assert_eq!(e.data.len(), 3);
     assert_eq!(e.model, "vec");
+    // One 429 is retried away (the router's default num_retries is LiteLLM's 2) ...
     mock.push(MockScript::status(429));
+    tg.chat("chat", vec![ChatMessage::user("hi")])
+        .await
+        .unwrap();
+    // ... a lasting one surfaces with its status.
+    mock.push(MockScript::status(429).header("retry-after", "0").times(0));
     let err = tg
         .chat("chat", vec![ChatMessage::user("hi")])
         .await

@@ -142,6 +142,7 @@ async fn a_stream_that_fails_before_its_first_chunk_is_a_plain_json_error() {
     let resp = client()
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth("sk-master")
+        .header("x-litellm-num-retries", "0")
         .json(&body)
         .send()
         .await
@@ -209,6 +210,7 @@ async fn upstream_errors_keep_litellm_status_and_class() {
         let resp = client()
             .post(gw.url("/v1/chat/completions"))
             .bearer_auth("sk-master")
+            .header("x-litellm-num-retries", "0")
             .json(&chat_body("gpt-test"))
             .send()
             .await
@@ -232,6 +234,7 @@ async fn timeouts_and_unreachable_upstreams() {
     let resp = client()
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth("sk-master")
+        .header("x-litellm-num-retries", "0")
         .json(&chat_body("slow"))
         .send()
         .await
@@ -266,6 +269,7 @@ async fn timeouts_and_unreachable_upstreams() {
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth("sk-master")
         .header("x-litellm-timeout", "0.3")
+        .header("x-litellm-num-retries", "0")
         .json(&chat_body("gpt-test"))
         .send()
         .await
