@@ -15,6 +15,7 @@ mod pricing;
 mod request_options;
 mod resolve;
 mod route;
+mod shared;
 mod state;
 mod strategy;
 mod stream;
@@ -129,6 +130,8 @@ struct Inner {
     id_index: HashMap<String, usize>,
     budget: state::RetryBudget,
     facts: Arc<dyn ModelFacts>,
+    /// Redis, when configured: state shared with the other gateway instances.
+    shared: Option<shared::Shared>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -326,6 +329,7 @@ impl Router {
                 id_index,
                 budget: state::RetryBudget::new(),
                 facts,
+                shared: shared::redis_url(config).and_then(|url| shared::Shared::new(&url)),
             }),
         })
     }
@@ -334,6 +338,17 @@ impl Router {
     pub fn record_usage(&self, deployment_id: &str, tokens: u64) {
         if let Some(&i) = self.inner.id_index.get(deployment_id) {
             self.inner.states[i].add_tokens(tokens);
+            if self.inner.shared.is_some()
+                && let Ok(rt) = tokio::runtime::Handle::try_current()
+            {
+                let router = self.clone();
+                let id = deployment_id.to_owned();
+                rt.spawn(async move {
+                    if let Some(shared) = &router.inner.shared {
+                        shared.add_tpm(&id, tokens).await;
+                    }
+                });
+            }
         }
     }
 

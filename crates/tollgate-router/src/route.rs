@@ -201,6 +201,7 @@ impl Router {
         let mut original: Option<GatewayError> = None;
         let mut retries = 0u32;
         loop {
+            self.sync_shared(&cands).await;
             let (idx, target) = match self.select(&cands, ctx, &tried) {
                 Ok(p) => p,
                 Err(e) => return Err(original.unwrap_or(e)),
@@ -216,8 +217,21 @@ impl Router {
                 .litellm_params
                 .rpm
                 .filter(|_| enforce);
-            if !state.try_record_request(rpm) {
-                continue;
+            let shared_admit = match &self.inner.shared {
+                Some(shared) => shared.admit_rpm(&target.deployment.id, rpm).await,
+                None => None,
+            };
+            match shared_admit {
+                Some(true) => state.record_request(),
+                Some(false) => {
+                    state.block_rpm(crate::shared::until_next_minute());
+                    continue;
+                }
+                None => {
+                    if !state.try_record_request(rpm) {
+                        continue;
+                    }
+                }
             }
             let timeout = self.timeout_for(&target, &RequestOptions::default(), ctx, ctx.stream);
             let _permit = match &state.permits {
@@ -247,7 +261,13 @@ impl Router {
                 }
                 Err(e) => {
                     state.record_failure(FAILURE_LATENCY_PENALTY, policy.latency_window);
-                    self.after_failure(idx, &cands, &e);
+                    if let Some(cooldown) = self.after_failure(idx, &cands, &e)
+                        && let Some(shared) = &self.inner.shared
+                    {
+                        shared
+                            .set_cooldown(&self.inner.deployments[idx].id, e.status(), cooldown)
+                            .await;
+                    }
                     tracing::debug!(model_id = %self.inner.deployments[idx].id, error = %e, "attempt failed");
                     let allowed = self.retries_for(&cands.group, &e, base_retries);
                     attempts.max_retries = allowed;
@@ -335,7 +355,7 @@ impl Router {
 
     /// Records a failure and cools the deployment down when LiteLLM would (plus the outage
     /// rule in the module docs).
-    fn after_failure(&self, idx: usize, cands: &Candidates, e: &GatewayError) {
+    fn after_failure(&self, idx: usize, cands: &Candidates, e: &GatewayError) -> Option<Duration> {
         let policy = &self.inner.policy;
         let d = &self.inner.deployments[idx];
         let state = &self.inner.states[idx];
@@ -349,20 +369,20 @@ impl Router {
             .or_else(|| e.retry_after().filter(|d| !d.is_zero()))
             .unwrap_or(policy.cooldown_time);
         if policy.disable_cooldowns || cooldown.is_zero() || d.pattern.is_some() {
-            return;
+            return None;
         }
         let status = e.status();
         let worthy = !matches!(e, GatewayError::Connection { .. })
             && (matches!(status, 401 | 404 | 408 | 429) || status >= 500);
         if !worthy {
-            return;
+            return None;
         }
         let group_size = cands.members.len();
         let has_fallbacks = policy.has_fallbacks(&cands.group);
         // Alone in its group with nowhere to fall back to, a cooled deployment would only turn
         // the provider's own error into a 429 "No deployments available".
         if group_size <= 1 && !has_fallbacks {
-            return;
+            return None;
         }
         let others_healthy = cands
             .members
@@ -387,6 +407,36 @@ impl Router {
         if cool || outage {
             tracing::warn!(model_id = %d.id, model_group = %cands.group, seconds = cooldown.as_secs_f64(), error = %e, "deployment cooling down");
             state.cool_down(cooldown);
+            return Some(cooldown);
+        }
+        None
+    }
+
+    /// Pulls the other instances' cooldowns (and, for usage routing, rpm/tpm) into the local
+    /// mirror before a pick. Without Redis, or when it does not answer, local state stands.
+    async fn sync_shared(&self, cands: &Candidates) {
+        let Some(shared) = &self.inner.shared else {
+            return;
+        };
+        let inner = &*self.inner;
+        let ids: Vec<&str> = cands
+            .members
+            .iter()
+            .map(|(i, _)| inner.deployments[*i].id.as_str())
+            .collect();
+        if let Some(cooldowns) = shared.cooldowns(&ids).await {
+            for ((i, _), remaining) in cands.members.iter().zip(cooldowns) {
+                if let Some(d) = remaining {
+                    inner.states[*i].cool_down(d);
+                }
+            }
+        }
+        let needs_usage =
+            inner.policy.strategy == Strategy::UsageBased || inner.policy.pre_call_checks;
+        if needs_usage && let Some(usage) = shared.usage(&ids).await {
+            for ((i, _), (rpm, tpm)) in cands.members.iter().zip(usage) {
+                inner.states[*i].observe(rpm, tpm);
+            }
         }
     }
 

@@ -31,6 +31,8 @@ struct Inner {
     fails: u32,
     fails_expire: Option<Instant>,
     latencies: VecDeque<Duration>,
+    /// Another instance filled the rpm (Redis said so) until then.
+    rpm_blocked_until: Option<Instant>,
 }
 
 /// Per-deployment local state.
@@ -52,6 +54,7 @@ impl DeploymentState {
                 fails: 0,
                 fails_expire: None,
                 latencies: VecDeque::new(),
+                rpm_blocked_until: None,
             }),
             in_flight: AtomicU64::new(0),
             permits: max_parallel.map(|n| Arc::new(Semaphore::new(n as usize))),
@@ -87,9 +90,33 @@ impl DeploymentState {
         });
     }
 
-    /// This minute's counts.
+    /// This minute's counts; requests are "full" while another instance filled the rpm.
     pub(crate) fn minute(&self) -> Minute {
-        self.with(|s, _| s.minute)
+        self.with(|s, now| {
+            let mut m = s.minute;
+            if s.rpm_blocked_until.is_some_and(|u| u > now) {
+                m.requests = u64::MAX;
+            }
+            m
+        })
+    }
+
+    /// Marks the rpm as filled elsewhere for `d`.
+    pub(crate) fn block_rpm(&self, d: Duration) {
+        self.with(|s, now| s.rpm_blocked_until = Some(now + d));
+    }
+
+    /// Counts a request admitted elsewhere (by Redis) against the local mirror.
+    pub(crate) fn record_request(&self) {
+        self.with(|s, _| s.minute.requests += 1);
+    }
+
+    /// Raises the local counts to what every instance used together.
+    pub(crate) fn observe(&self, requests: u64, tokens: u64) {
+        self.with(|s, _| {
+            s.minute.requests = s.minute.requests.max(requests);
+            s.minute.tokens = s.minute.tokens.max(tokens);
+        });
     }
 
     /// Counts a request only if the minute still has room under `rpm` (atomic check-and-add).
