@@ -26,7 +26,7 @@ pub use state::AppState;
 
 use crate::error::ApiError;
 use crate::routes::management::{keys, orgs, spend};
-use crate::routes::{chat, embeddings, health, messages, models, responses};
+use crate::routes::{chat, embeddings, health, messages, models, responses, token_counter};
 
 /// The route table.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -70,6 +70,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/responses/{id}/input_items", get(responses::input_items))
         .route("/v1/responses/{id}/cancel", post(responses::cancel))
         .route("/responses/{id}/cancel", post(responses::cancel))
+        .route("/utils/token_counter", post(token_counter::token_counter))
+        .route(
+            "/v1/utils/token_counter",
+            post(token_counter::token_counter),
+        )
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/v1/model/info", get(models::info))

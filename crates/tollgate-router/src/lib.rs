@@ -334,6 +334,18 @@ impl Router {
         })
     }
 
+    /// The upstream model string (`litellm_params.model`, wildcards substituted) a requested
+    /// name resolves to, `None` for unknown names.
+    pub fn upstream_model(&self, requested: &str) -> Option<String> {
+        let cands = self.candidates(requested, "").ok()?;
+        let (i, upstream) = cands.members.first()?;
+        Some(
+            upstream
+                .clone()
+                .unwrap_or_else(|| self.inner.deployments[*i].litellm_model.clone()),
+        )
+    }
+
     /// Counts tokens a deployment used against its tpm (usage-based routing).
     pub fn record_usage(&self, deployment_id: &str, tokens: u64) {
         if let Some(&i) = self.inner.id_index.get(deployment_id) {

@@ -106,3 +106,46 @@ async fn retry_and_fallback_headers_on_answers_and_errors() {
         "a bad x-litellm-num-retries is the client's error"
     );
 }
+
+#[tokio::test]
+async fn token_counter_counts_with_the_deployments_tokenizer() {
+    let mock = MockServer::start().await.unwrap();
+    let gw = Gateway::start(&format!(
+        "model_list:\n  - model_name: smart\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}/v1\", api_key: k}}\n",
+        mock.base_url()
+    ));
+    let v: Value = client()
+        .post(gw.url("/utils/token_counter"))
+        .json(&json!({"model": "smart", "messages": [{"role": "user", "content": "hello world"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["total_tokens"], 9, "{v}");
+    assert_eq!(v["request_model"], "smart");
+    assert_eq!(v["model_used"], "gpt-4o");
+    assert_eq!(v["tokenizer_type"], "openai_tokenizer");
+    let v: Value = client()
+        .post(gw.url("/utils/token_counter"))
+        .json(&json!({"model": "smart", "prompt": "hello world"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["total_tokens"], 2);
+    let resp = client()
+        .post(gw.url("/utils/token_counter"))
+        .json(&json!({"model": "smart"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(
+        mock.requests().is_empty(),
+        "counting never calls the provider"
+    );
+}

@@ -7,6 +7,7 @@ pub mod management;
 pub mod messages;
 pub mod models;
 pub mod responses;
+pub mod token_counter;
 
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
