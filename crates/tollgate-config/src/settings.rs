@@ -306,6 +306,8 @@ pub(crate) const KNOWN_UNTYPED_ROUTER_KEYS: &[&str] = &[
     "guardrail_list",
     "model_group_affinity_config",
     "deployment_affinity_ttl_seconds",
+    // Tollgate's own: the share of calls retries may add (see the README's Router section).
+    "retry_budget_ratio",
 ];
 
 /// One `credential_list` entry: named provider credentials that deployments refer to with

@@ -387,7 +387,14 @@ impl Router {
 
     /// Whether `model` names something this router can serve.
     pub fn knows_model(&self, model: &str) -> bool {
-        self.resolve(model, "").is_ok()
+        // Cooling deployments still count: the name is served, just not this second.
+        self.candidates(model, "").is_ok_and(|c| {
+            c.members.iter().any(|(i, u)| {
+                self.inner.deployments[*i]
+                    .adapter_for(u.as_deref(), &self.inner.env)
+                    .is_ok()
+            })
+        })
     }
 
     /// Probes every fixed deployment concurrently with a tiny call (`/health`): a one-token

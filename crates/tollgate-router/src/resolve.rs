@@ -69,7 +69,9 @@ impl Router {
     }
 
     /// One deployment for a requested name, chosen like a routed call's first attempt
-    /// (cooldowns, tiers, strategy) but without retries or fallbacks.
+    /// (cooldowns, tiers, strategy) but without retries or fallbacks. For call types not yet
+    /// moved behind [`Router::route`](crate::Router::route).
+    #[allow(dead_code)]
     pub(crate) fn resolve(&self, requested: &str, route: &str) -> Result<Target<'_>, GatewayError> {
         let cands = self.candidates(requested, route)?;
         let ctx = CallContext {

@@ -133,23 +133,52 @@ impl Router {
             .candidates(model, ctx.route)
             .map(|c| c.group)
             .unwrap_or_else(|_| model.to_owned());
-        let list = self.fallbacks_for(&group, &original, ctx);
+        // Depth first, as LiteLLM: each fallback group gets its own retries and, when it fails
+        // too, its own fallbacks one level deeper, down to `max_fallbacks` levels.
+        let max = self.inner.policy.max_fallbacks;
+        let mut stack: Vec<(Vec<String>, usize, u32)> = vec![(
+            self.fallbacks_for(&group, &original, ctx.fallbacks.as_ref()),
+            0,
+            1,
+        )];
+        let mut visited = vec![group.clone()];
         let mut last = original;
-        let max = self.inner.policy.max_fallbacks as usize;
-        for fallback in list.iter().filter(|f| **f != group).take(max) {
-            attempts.attempted_fallbacks += 1;
+        while let Some((list, next, depth)) = stack.last_mut() {
+            let depth = *depth;
+            let Some(fallback) = list.get(*next).cloned() else {
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            if depth > max || visited.contains(&fallback) {
+                continue;
+            }
+            visited.push(fallback.clone());
+            attempts.attempted_fallbacks = attempts.attempted_fallbacks.max(depth);
             tracing::info!(model_group = %group, fallback = %fallback, error = %last, "falling back");
             let mut inner = Attempts::default();
             match self
-                .route_group(fallback, ctx, &mut attempt, &mut inner)
+                .route_group(&fallback, ctx, &mut attempt, &mut inner)
                 .await
             {
                 Ok(routed) => {
+                    attempts.attempted_fallbacks = depth;
                     attempts.attempted_retries = inner.attempted_retries;
                     attempts.max_retries = inner.max_retries;
                     return Ok(with_attempts(routed, attempts));
                 }
-                Err(e) => last = e,
+                Err(e) => {
+                    if depth < max && !matches!(e, GatewayError::InvalidModel { .. }) {
+                        let fallback_group = self
+                            .candidates(&fallback, ctx.route)
+                            .map_or(fallback, |c| c.group);
+                        let nested = self.fallbacks_for(&fallback_group, &e, None);
+                        if !nested.is_empty() {
+                            stack.push((nested, 0, depth + 1));
+                        }
+                    }
+                    last = e;
+                }
             }
         }
         Err(RouterError {
@@ -160,8 +189,13 @@ impl Router {
 
     /// The fallback groups for a failure, LiteLLM's choice: client-side list, then the
     /// context-window or content-policy list for those errors, then generic fallbacks.
-    fn fallbacks_for(&self, group: &str, e: &GatewayError, ctx: &CallContext) -> Vec<String> {
-        if let Some(client) = &ctx.fallbacks {
+    fn fallbacks_for(
+        &self,
+        group: &str,
+        e: &GatewayError,
+        client: Option<&Vec<String>>,
+    ) -> Vec<String> {
+        if let Some(client) = client {
             return client.clone();
         }
         let policy = &self.inner.policy;

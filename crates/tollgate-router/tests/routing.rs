@@ -227,19 +227,36 @@ async fn client_side_fallbacks_and_default_fallbacks() {
 }
 
 #[tokio::test]
-async fn max_fallbacks_bounds_the_fallback_depth() {
+async fn fallbacks_follow_their_own_fallbacks_down_to_max_fallbacks() {
     let mock = MockServer::start().await.unwrap();
     mock.push(MockScript::status(500).times(0));
     let mut yaml = String::from("model_list:\n");
-    for n in ["a", "b", "c", "d"] {
+    for n in ["a", "b", "c", "d", "e"] {
         yaml += &deployment(n, n, "");
     }
-    yaml +=
-        "router_settings:\n  fallbacks: [{a: [b, c, d]}]\n  max_fallbacks: 2\n  num_retries: 0\n";
+    yaml += "router_settings:\n  fallbacks: [{a: [b, c]}, {c: [d, a]}, {d: [e]}]\n  max_fallbacks: 2\n  num_retries: 0\n";
     let r = router(&mock, &yaml);
     let err = r.chat_bytes(chat("a"), &ctx()).await.unwrap_err();
     assert_eq!(err.attempts.attempted_fallbacks, 2);
-    assert_eq!(hits(&mock, "d"), 0);
+    for (model, calls) in [("a", 1), ("b", 1), ("c", 1), ("d", 1), ("e", 0)] {
+        assert_eq!(
+            hits(&mock, model),
+            calls,
+            "{model}: depth 3 is beyond max_fallbacks"
+        );
+    }
+    mock.reset();
+    mock.push(MockScript::status(500).for_model("a").times(0));
+    mock.push(MockScript::status(500).for_model("c").times(0));
+    let r = router(&mock, &yaml);
+    let mut req = chat("c");
+    req.extra.insert("num_retries".into(), json!(0));
+    let out = r.chat_bytes(req, &ctx()).await.unwrap();
+    assert_eq!(
+        out.info.model_group, "d",
+        "a cycle back to `a` is skipped, `d` answers"
+    );
+    assert_eq!(out.info.attempts.attempted_fallbacks, 1);
 }
 
 #[tokio::test]
@@ -332,11 +349,12 @@ async fn a_stream_that_fails_before_its_first_chunk_falls_back() {
     let r = router(&mock, &yaml);
     let mut req = chat("a");
     req.stream = Some(true);
-    let err = r.chat_stream(req.clone(), &ctx()).await.unwrap_err();
+    let stream = r.chat_stream(req, &ctx()).await.unwrap();
     assert_eq!(
-        err.attempts.attempted_fallbacks, 1,
-        "fallbacks are the failing group's own list, not chained"
+        stream.info.model_group, "c",
+        "a's fallback b hangs; b's own fallback c answers"
     );
+    assert_eq!(stream.info.attempts.attempted_fallbacks, 2);
     let mut req = chat("b");
     req.stream = Some(true);
     let stream = r.chat_stream(req, &ctx()).await.unwrap();
