@@ -273,6 +273,7 @@ impl Router {
                 None => None,
             };
             let _in_flight = state.start();
+            let _shared_in_flight = self.shared_in_flight(&target.deployment.id).await;
             let started = tokio::time::Instant::now();
             let call_info = info(&target, Duration::ZERO);
             let pick = Pick {
@@ -284,6 +285,7 @@ impl Router {
                 Ok(value) => {
                     let elapsed = started.elapsed();
                     state.record_success(0, elapsed, policy.latency_window);
+                    self.share_latency(idx, elapsed).await;
                     attempts.attempted_retries = retries;
                     return Ok(Routed {
                         value,
@@ -295,6 +297,7 @@ impl Router {
                 }
                 Err(e) => {
                     state.record_failure(FAILURE_LATENCY_PENALTY, policy.latency_window);
+                    self.share_latency(idx, FAILURE_LATENCY_PENALTY).await;
                     if let Some(cooldown) = self.after_failure(idx, &cands, &e)
                         && let Some(shared) = &self.inner.shared
                     {
@@ -351,6 +354,31 @@ impl Router {
         // retries it anyway, which only adds latency.
         let retryable = class.is_retryable() || class == ErrorClass::Authentication;
         if retryable { base } else { 0 }
+    }
+
+    /// Counts the call in flight in Redis (least-busy routing only) until the guard drops.
+    async fn shared_in_flight(&self, id: &str) -> Option<SharedInFlight> {
+        let shared = self.inner.shared.as_ref()?;
+        if self.inner.policy.strategy != Strategy::LeastBusy {
+            return None;
+        }
+        shared.in_flight_start(id).await;
+        Some(SharedInFlight {
+            router: self.clone(),
+            id: id.to_owned(),
+        })
+    }
+
+    /// Adds a latency sample to the shared window (latency routing only).
+    async fn share_latency(&self, idx: usize, latency: Duration) {
+        if let Some(shared) = &self.inner.shared
+            && self.inner.policy.strategy == Strategy::LatencyBased
+        {
+            let id = &self.inner.deployments[idx].id;
+            shared
+                .record_latency(id, latency, self.inner.policy.latency_window)
+                .await;
+        }
     }
 
     /// LiteLLM's "go straight to fallbacks" rules.
@@ -464,6 +492,23 @@ impl Router {
                     inner.states[*i].cool_down(d);
                 }
             }
+        }
+        match inner.policy.strategy {
+            Strategy::LeastBusy => {
+                if let Some(counts) = shared.in_flight(&ids).await {
+                    for ((i, _), n) in cands.members.iter().zip(counts) {
+                        inner.states[*i].observe_in_flight(n);
+                    }
+                }
+            }
+            Strategy::LatencyBased => {
+                if let Some(lists) = shared.latencies(&ids).await {
+                    for ((i, _), l) in cands.members.iter().zip(lists) {
+                        inner.states[*i].observe_latencies(l);
+                    }
+                }
+            }
+            _ => {}
         }
         let needs_usage =
             inner.policy.strategy == Strategy::UsageBased || inner.policy.pre_call_checks;
@@ -610,6 +655,27 @@ impl Router {
                 ids.join(", ")
             ),
             retry_after: Some(Duration::from_secs(secs)),
+        }
+    }
+}
+
+/// Decrements the shared in-flight count when the call ends, however it ends (a client that
+/// disconnects drops the call's future mid-way).
+struct SharedInFlight {
+    router: Router,
+    id: String,
+}
+
+impl Drop for SharedInFlight {
+    fn drop(&mut self) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let router = self.router.clone();
+            let id = std::mem::take(&mut self.id);
+            rt.spawn(async move {
+                if let Some(shared) = &router.inner.shared {
+                    shared.in_flight_end(&id).await;
+                }
+            });
         }
     }
 }

@@ -20,6 +20,10 @@ const CALL_TIMEOUT: Duration = Duration::from_millis(300);
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// Counters outlive their minute a little, for clocks that disagree.
 const COUNTER_TTL_SECS: u64 = 120;
+/// In-flight counts are forgotten after this long without a new call.
+const IN_FLIGHT_TTL_SECS: u64 = 600;
+/// LiteLLM's latency window `ttl` default: an hour.
+const LATENCY_TTL_SECS: u64 = 3600;
 
 /// Admits one request if the minute's count is below the limit (`ARGV[1]`, empty: no limit).
 const RPM_SCRIPT: &str = r"
@@ -248,6 +252,98 @@ impl Shared {
                 .await
         })
         .await;
+    }
+
+    /// Counts a call in flight on a deployment, across instances. The key expires so a crashed
+    /// instance cannot leave a deployment looking busy for ever.
+    pub(crate) async fn in_flight_start(&self, id: &str) {
+        let key = format!("{id}:in_flight");
+        self.run(|mut c| async move {
+            redis::pipe()
+                .cmd("INCR")
+                .arg(&key)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&key)
+                .arg(IN_FLIGHT_TTL_SECS)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await;
+    }
+
+    /// The call counted by [`Shared::in_flight_start`] ended.
+    pub(crate) async fn in_flight_end(&self, id: &str) {
+        let key = format!("{id}:in_flight");
+        self.run(
+            |mut c| async move { redis::cmd("DECR").arg(key).query_async::<()>(&mut c).await },
+        )
+        .await;
+    }
+
+    /// Adds a latency sample (ms) to the deployment's shared window of `window` samples.
+    pub(crate) async fn record_latency(&self, id: &str, latency: Duration, window: usize) {
+        let key = format!("{id}:latency");
+        let ms = latency.as_secs_f64() * 1000.0;
+        let last = window.max(1) as isize - 1;
+        self.run(|mut c| async move {
+            redis::pipe()
+                .cmd("LPUSH")
+                .arg(&key)
+                .arg(ms)
+                .ignore()
+                .cmd("LTRIM")
+                .arg(&key)
+                .arg(0)
+                .arg(last)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&key)
+                .arg(LATENCY_TTL_SECS)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await;
+    }
+
+    /// Calls in flight on each deployment, across instances.
+    pub(crate) async fn in_flight(&self, ids: &[&str]) -> Option<Vec<u64>> {
+        let keys: Vec<String> = ids.iter().map(|id| format!("{id}:in_flight")).collect();
+        let values: Vec<Option<i64>> = self
+            .run(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
+            .await?;
+        Some(
+            values
+                .into_iter()
+                .map(|v| v.unwrap_or(0).max(0) as u64)
+                .collect(),
+        )
+    }
+
+    /// The shared latency window of each deployment.
+    pub(crate) async fn latencies(&self, ids: &[&str]) -> Option<Vec<Vec<Duration>>> {
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("LRANGE")
+                .arg(format!("{id}:latency"))
+                .arg(0)
+                .arg(-1);
+        }
+        let lists: Vec<Vec<f64>> = self
+            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await?;
+        Some(
+            lists
+                .into_iter()
+                .map(|l| {
+                    l.into_iter()
+                        .filter_map(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+                        .collect()
+                })
+                .collect(),
+        )
     }
 
     /// This minute's (rpm, tpm) of each deployment id, across instances.

@@ -40,6 +40,8 @@ struct Inner {
 pub(crate) struct DeploymentState {
     inner: Mutex<Inner>,
     in_flight: AtomicU64,
+    /// Calls in flight on every instance together, as Redis last said.
+    shared_in_flight: AtomicU64,
     /// `max_parallel_requests`: callers wait for a permit instead of being rejected.
     pub(crate) permits: Option<Arc<Semaphore>>,
 }
@@ -57,6 +59,7 @@ impl DeploymentState {
                 rpm_blocked_until: None,
             }),
             in_flight: AtomicU64::new(0),
+            shared_in_flight: AtomicU64::new(0),
             permits: max_parallel.map(|n| Arc::new(Semaphore::new(n as usize))),
         }
     }
@@ -180,8 +183,24 @@ impl DeploymentState {
         })
     }
 
+    /// Calls in flight: this instance's, or all instances' when Redis told more.
     pub(crate) fn in_flight(&self) -> u64 {
-        self.in_flight.load(Ordering::Relaxed)
+        self.in_flight
+            .load(Ordering::Relaxed)
+            .max(self.shared_in_flight.load(Ordering::Relaxed))
+    }
+
+    /// Records the all-instances in-flight count.
+    pub(crate) fn observe_in_flight(&self, n: u64) {
+        self.shared_in_flight.store(n, Ordering::Relaxed);
+    }
+
+    /// Replaces the latency window with the all-instances one (when it has data).
+    pub(crate) fn observe_latencies(&self, samples: Vec<Duration>) {
+        if samples.is_empty() {
+            return;
+        }
+        self.with(|s, _| s.latencies = samples.into());
     }
 
     /// Marks a call in flight until the guard drops.
