@@ -156,6 +156,8 @@ async fn gemini_errors_keep_status_and_retry_delay() {
     mock.push(MockScript::json(429, body));
     let resp = client()
         .post(gw.url("/v1/chat/completions"))
+        // One error, not the router's retries after Gemini's retryDelay.
+        .header("x-litellm-num-retries", "0")
         .json(&json!({"model": "gem", "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
