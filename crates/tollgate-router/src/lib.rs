@@ -39,7 +39,7 @@ use tollgate_providers::{
 };
 
 pub use deployment::Deployment;
-pub use facts::{ConfigFacts, ModelFacts};
+pub use facts::{ConfigFacts, ModelFacts, PriceFacts};
 pub use policy::Strategy;
 pub use native::{MessagesCall, NativeMessages, NativeRewriter, NativeStream, UsageCell};
 pub use pricing::config_price;
@@ -165,7 +165,7 @@ impl std::fmt::Debug for RouterBuilder<'_> {
 }
 
 impl RouterBuilder<'_> {
-    /// Context windows and prices (a price table); the default reads the config.
+    /// Context windows and prices; the default is the built-in price table under the config.
     pub fn model_facts(mut self, facts: Arc<dyn ModelFacts>) -> Self {
         self.facts = facts;
         self
@@ -210,7 +210,7 @@ impl Router {
         RouterBuilder {
             config,
             http: None,
-            facts: Arc::new(ConfigFacts),
+            facts: Arc::new(PriceFacts::builtin()),
         }
     }
 
