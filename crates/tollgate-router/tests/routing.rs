@@ -506,3 +506,40 @@ async fn least_busy_routing_avoids_the_deployment_with_calls_in_flight() {
         "every other call went to the idle one"
     );
 }
+
+#[tokio::test]
+async fn max_parallel_requests_makes_excess_calls_wait_not_fail() {
+    let mock = MockServer::start().await.unwrap();
+    mock.push(MockScript::hang().times(1));
+    let yaml = format!(
+        "model_list:\n{}router_settings:\n  num_retries: 0\n",
+        deployment("g", "m", ", max_parallel_requests: 1, timeout: 0.5")
+    );
+    let r = router(&mock, &yaml);
+    let held = {
+        let r = r.clone();
+        tokio::spawn(async move {
+            let result = r.chat_bytes(chat("g"), &ctx()).await;
+            (result, std::time::Instant::now())
+        })
+    };
+    while mock.requests().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let waiting = {
+        let r = r.clone();
+        tokio::spawn(async move {
+            let result = r.chat_bytes(chat("g"), &ctx()).await;
+            (result, std::time::Instant::now())
+        })
+    };
+    let (first, first_done) = held.await.unwrap();
+    let (second, second_done) = waiting.await.unwrap();
+    assert_eq!(first.unwrap_err().error.status(), 408);
+    assert!(second.is_ok(), "the waiting call was served, not rejected");
+    assert!(
+        second_done > first_done,
+        "the second call reached the deployment only after the first let go"
+    );
+    assert_eq!(hits(&mock, "m"), 2);
+}
