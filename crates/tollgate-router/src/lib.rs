@@ -698,6 +698,7 @@ impl Router {
         let started = Instant::now();
         if !stream {
             let body = self.exchange(&target, upstream_req, timeout).await?;
+            self.check_content_filter(&target, &body)?;
             return Ok(Sent::Body { body, target });
         }
         // One deadline covers the connection and the first event.
@@ -739,6 +740,34 @@ impl Router {
             include_usage: false,
             on_end: None,
         })))
+    }
+
+    /// LiteLLM turns a `content_filter` finish into a content-policy error, so it can fall
+    /// back, but only when the group has a content-policy (or default) fallback.
+    fn check_content_filter(&self, target: &Target<'_>, body: &Bytes) -> Result<(), GatewayError> {
+        let policy = &self.inner.policy;
+        if !policy.content_policy_fallbacks.contains_key(&target.group)
+            && !policy.fallbacks.contains_key("*")
+        {
+            return Ok(());
+        }
+        let Ok(response) = target.adapter.parse_chat_response(body) else {
+            return Ok(());
+        };
+        let filtered = response
+            .choices
+            .iter()
+            .any(|c| c.finish_reason == Some(tollgate_core::FinishReason::ContentFilter));
+        if !filtered {
+            return Ok(());
+        }
+        let mut up = tollgate_core::UpstreamError::new(
+            400,
+            target.adapter.provider_name(),
+            "The response was filtered (finish_reason: content_filter)",
+        );
+        up.class = tollgate_core::ErrorClass::ContentPolicyViolation;
+        Err(GatewayError::Upstream(Box::new(up)))
     }
 
     /// Adds the credentials that take time or I/O to produce (signatures, OAuth tokens), then

@@ -543,3 +543,41 @@ async fn max_parallel_requests_makes_excess_calls_wait_not_fail() {
     );
     assert_eq!(hits(&mock, "m"), 2);
 }
+
+#[tokio::test]
+async fn a_content_filter_finish_uses_the_content_policy_fallback() {
+    let mock = MockServer::start().await.unwrap();
+    mock.push(
+        MockScript::json(
+            200,
+            json!({"id": "x", "object": "chat.completion", "created": 1, "model": "strict",
+                   "choices": [{"index": 0, "message": {"role": "assistant", "content": null},
+                                "finish_reason": "content_filter"}],
+                   "usage": {"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1}}),
+        )
+        .for_model("strict")
+        .times(0),
+    );
+    let base = format!(
+        "model_list:\n{}{}",
+        deployment("s", "strict", ""),
+        deployment("lenient", "lenient", "")
+    );
+    let r = router(&mock, &base);
+    let out = r.chat_bytes(chat("s"), &ctx()).await.unwrap();
+    assert_eq!(
+        out.info.model_group, "s",
+        "without a fallback the filtered answer stands"
+    );
+    let r = router(
+        &mock,
+        &format!("{base}router_settings:\n  content_policy_fallbacks: [{{s: [lenient]}}]\n"),
+    );
+    let out = r.chat_bytes(chat("s"), &ctx()).await.unwrap();
+    assert_eq!(out.info.model_group, "lenient");
+    assert_eq!(
+        hits(&mock, "strict"),
+        2,
+        "no retry of a content-policy refusal"
+    );
+}
