@@ -655,9 +655,22 @@ impl Router {
             force_stream_usage: true,
             drop_params: opts.drop_params || self.inner.drop_params,
         };
+        let mock_failure = opts.mock_failure.and_then(|class| {
+            let group = self.candidates(&req.model, ctx.route).ok()?.group;
+            Some((group, class))
+        });
         let req = &req;
         let opts = &opts;
+        let mock_failure = &mock_failure;
         self.route(&req.model, &ctx, |pick: Pick<'_>| async move {
+            if let Some((group, class)) = mock_failure
+                && *group == pick.target.group
+            {
+                return Err(mock_failure_error(
+                    *class,
+                    pick.target.adapter.provider_name(),
+                ));
+            }
             self.chat_attempt(req, opts, call, stream, pick).await
         })
         .await
@@ -847,6 +860,29 @@ enum Sent<'a> {
     Body { body: Bytes, target: Target<'a> },
     Stream(Box<ChatStream>),
     Mock(Box<ChatCompletionResponse>),
+}
+
+/// The error a `mock_testing_*` flag stands for, as LiteLLM raises it.
+fn mock_failure_error(class: tollgate_core::ErrorClass, provider: &'static str) -> GatewayError {
+    let mut up = tollgate_core::UpstreamError::new(
+        class.default_status(),
+        provider,
+        format!(
+            "This is a mock exception for testing fallbacks ({})",
+            class.name()
+        ),
+    );
+    up.class = class;
+    up.code = Some(MOCK_TESTING_CODE.to_owned());
+    GatewayError::Upstream(Box::new(up))
+}
+
+/// Marks a `mock_testing_*` failure: no deployment failed, so none is cooled down.
+const MOCK_TESTING_CODE: &str = "mock_testing";
+
+/// Whether an error is a `mock_testing_*` failure.
+fn is_mock_failure(e: &GatewayError) -> bool {
+    matches!(e, GatewayError::Upstream(u) if u.code.as_deref() == Some(MOCK_TESTING_CODE))
 }
 
 fn info(target: &Target<'_>, upstream: Duration) -> CallInfo {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tollgate_core::GatewayError;
+use tollgate_core::{ErrorClass, GatewayError};
 
 /// Body keys that belong to the gateway, never to the provider.
 const GATEWAY_FIELDS: &[&str] = &[
@@ -22,6 +22,10 @@ const GATEWAY_FIELDS: &[&str] = &[
     "guardrails",
     "mock_response",
     "disable_fallbacks",
+    "mock_testing_fallbacks",
+    "mock_testing_context_fallbacks",
+    "mock_testing_content_policy_fallbacks",
+    "mock_testing_rate_limit_error",
     "drop_params",
     "additional_drop_params",
     "allowed_openai_params",
@@ -54,6 +58,9 @@ pub struct RequestOptions {
     pub fallbacks: Option<Vec<String>>,
     /// `disable_fallbacks`.
     pub disable_fallbacks: bool,
+    /// LiteLLM's `mock_testing_*` flags: the requested group fails with this class, so a
+    /// config's fallbacks can be tried without an outage.
+    pub mock_failure: Option<tollgate_core::ErrorClass>,
 }
 
 impl RequestOptions {
@@ -109,6 +116,22 @@ impl RequestOptions {
         }
         if let Some(v) = extra.get("disable_fallbacks") {
             opts.disable_fallbacks = v.as_bool().unwrap_or(false);
+        }
+        for (key, class) in [
+            ("mock_testing_fallbacks", ErrorClass::InternalServer),
+            (
+                "mock_testing_context_fallbacks",
+                ErrorClass::ContextWindowExceeded,
+            ),
+            (
+                "mock_testing_content_policy_fallbacks",
+                ErrorClass::ContentPolicyViolation,
+            ),
+            ("mock_testing_rate_limit_error", ErrorClass::RateLimit),
+        ] {
+            if extra.get(key).and_then(Value::as_bool) == Some(true) {
+                opts.mock_failure = Some(class);
+            }
         }
         for f in GATEWAY_FIELDS {
             extra.shift_remove(*f);

@@ -342,6 +342,9 @@ impl Router {
     fn retries_for(&self, group: &str, e: &GatewayError, base: u32) -> u32 {
         let policy = &self.inner.policy;
         let class = e.class();
+        if crate::is_mock_failure(e) {
+            return 0;
+        }
         if let Some(n) = policy
             .group_retry_policy
             .get(group)
@@ -430,7 +433,11 @@ impl Router {
             // A `Retry-After: 0` is "retry now", not "never cool down".
             .or_else(|| e.retry_after().filter(|d| !d.is_zero()))
             .unwrap_or(policy.cooldown_time);
-        if policy.disable_cooldowns || cooldown.is_zero() || d.pattern.is_some() {
+        if policy.disable_cooldowns
+            || cooldown.is_zero()
+            || d.pattern.is_some()
+            || crate::is_mock_failure(e)
+        {
             return None;
         }
         let status = e.status();

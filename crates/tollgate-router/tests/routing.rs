@@ -581,3 +581,32 @@ async fn a_content_filter_finish_uses_the_content_policy_fallback() {
         "no retry of a content-policy refusal"
     );
 }
+
+#[tokio::test]
+async fn mock_testing_flags_fail_the_requested_group_to_exercise_fallbacks() {
+    let mock = MockServer::start().await.unwrap();
+    let yaml = format!(
+        "model_list:\n{}{}{}router_settings:\n  fallbacks: [{{a: [b]}}]\n  context_window_fallbacks: [{{a: [big]}}]\n",
+        deployment("a", "a", ""),
+        deployment("b", "b", ""),
+        deployment("big", "big", "")
+    );
+    let r = router(&mock, &yaml);
+    let mut req = chat("a");
+    req.extra
+        .insert("mock_testing_fallbacks".into(), json!(true));
+    let out = r.chat_bytes(req, &ctx()).await.unwrap();
+    assert_eq!(out.info.model_group, "b");
+    let mut req = chat("a");
+    req.extra
+        .insert("mock_testing_context_fallbacks".into(), json!(true));
+    let out = r.chat_bytes(req, &ctx()).await.unwrap();
+    assert_eq!(out.info.model_group, "big");
+    assert_eq!(hits(&mock, "a"), 0, "the flagged group is never called");
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| r.body.get("mock_testing_fallbacks").is_none()),
+        "the flag never reaches the provider"
+    );
+}
