@@ -155,7 +155,7 @@ impl Router {
             }
             visited.push(fallback.clone());
             attempts.attempted_fallbacks = attempts.attempted_fallbacks.max(depth);
-            tracing::info!(model_group = %group, fallback = %fallback, error = %last, "falling back");
+            tracing::debug!(model_group = %group, fallback = %fallback, error = %last, "falling back");
             let mut inner = Attempts::default();
             match self
                 .route_group(&fallback, ctx, &mut attempt, &mut inner)
