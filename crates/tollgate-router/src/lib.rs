@@ -40,8 +40,8 @@ use tollgate_providers::{
 
 pub use deployment::Deployment;
 pub use facts::{ConfigFacts, ModelFacts, PriceFacts};
-pub use policy::Strategy;
 pub use native::{MessagesCall, NativeMessages, NativeRewriter, NativeStream, UsageCell};
+pub use policy::Strategy;
 pub use pricing::config_price;
 pub use request_options::{RequestOptions, seconds};
 pub use route::{Attempts, Pick, Routed, RouterError};

@@ -24,8 +24,8 @@ use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
 use tollgate_router::{CallContext, CallInfo, MessagesCall, NativeMessages};
 
 use super::{
-    admit_as, call_id, content_length, end_user, failed, json_from_call, settle_stream, settled,
-    tags, timeout_header,
+    admit_as, call_context, call_id, content_length, end_user, failed, json_from_call,
+    settle_stream, settled, tags,
 };
 use crate::accounting::{Admission, CallSpec, Outcome};
 use crate::body::{MESSAGES, parse_json, read_limited};
@@ -111,15 +111,14 @@ async fn respond(
             Some("model".into()),
         ));
     }
-    let ctx = CallContext {
-        timeout: timeout_header(&parts.headers, "x-litellm-timeout")?,
-        stream_timeout: timeout_header(&parts.headers, "x-litellm-stream-timeout")?,
-        route: if count_tokens {
+    let ctx = call_context(
+        &parts.headers,
+        if count_tokens {
             "/v1/messages/count_tokens"
         } else {
             "/v1/messages"
         },
-    };
+    )?;
     // Token counting is free; a model call is admitted (key access, budgets, limits) and its
     // spend recorded, whichever path serves it.
     let mut admission = if count_tokens {
