@@ -33,7 +33,10 @@ pub async fn token_counter(State(state): State<Arc<AppState>>, request: Request)
 
 async fn respond(state: &AppState, request: Request) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    state.auth.authenticate(&parts.headers, parts.uri.query())?;
+    state
+        .auth
+        .authenticate(&parts.headers, parts.uri.query())
+        .await?;
     let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
     let req: TokenCountRequest = serde_json::from_slice(&bytes)
         .map_err(|e| GatewayError::invalid_request(format!("Invalid request body: {e}"), None))?;
