@@ -20,7 +20,9 @@ use tollgate_providers::bedrock::InvokeStreamToSse;
 use tollgate_providers::json_splice::replace_top_level_string;
 use tollgate_providers::sse::{SseDecoder, SseEvent};
 
-use crate::{CallContext, CallInfo, ChatBytes, RequestOptions, Router, Target, info};
+use crate::{
+    CallContext, CallInfo, ChatBytes, Pick, RequestOptions, Router, RouterError, Target, info,
+};
 
 /// A Messages request as the client sent it.
 #[derive(Debug, Clone)]
@@ -42,76 +44,129 @@ pub enum MessagesCall {
     /// The deployment does not speak Messages (or the call needs the chat path, such as
     /// `mock_response`): translate through chat. `claude` says the target is still a Claude
     /// model (Bedrock), so Anthropic-only markers like `cache_control` are worth keeping.
-    Bridge { claude: bool },
+    Bridge {
+        claude: bool,
+        /// The model group to call instead of the requested name: set when a fallback reached
+        /// a group that does not speak Messages.
+        model: Option<String>,
+    },
 }
 
 impl Router {
-    /// Serves a Messages request natively when the resolved deployment speaks the format.
+    /// Serves a Messages request natively when the deployment picked for it speaks the format,
+    /// through the routing loop (retries, fallbacks, cooldowns) like every other call. When the
+    /// name resolves to a deployment that does not, or a fallback lands on one, the answer is
+    /// [`MessagesCall::Bridge`] and the caller goes through the chat format.
     pub async fn messages_native(
         &self,
         mut req: NativeMessages,
         ctx: &CallContext,
-    ) -> Result<MessagesCall, GatewayError> {
+    ) -> Result<MessagesCall, RouterError> {
         let model = req
             .body
             .get("model")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let target = self.resolve(&model, ctx.route)?;
-        if !target.adapter.speaks_messages() {
+        let first = self.resolve(&model, ctx.route)?;
+        if !first.adapter.speaks_messages() {
             return Ok(MessagesCall::Bridge {
-                claude: is_claude(&target),
+                claude: is_claude(&first),
+                model: None,
             });
         }
         // `metadata` is Anthropic's own field here (LiteLLM's is `litellm_metadata`).
         let metadata = req.body.shift_remove("metadata");
         let opts = RequestOptions::take(&mut req.body, &mut None)?;
         if opts.mock_response.is_some()
-            || target
+            || first
                 .deployment
                 .config
                 .litellm_params
                 .mock_response
                 .is_some()
         {
-            return Ok(MessagesCall::Bridge { claude: true });
+            return Ok(MessagesCall::Bridge {
+                claude: true,
+                model: None,
+            });
         }
+        let first_group = first.group.clone();
         if let Some(m) = metadata {
             req.body.insert("metadata".into(), m);
         }
-        let stream = !req.count_tokens && req.body.get("stream") == Some(&Value::Bool(true));
-        let Some(upstream_req) =
-            target
-                .adapter
-                .native_messages_request(req.body, &req.betas, stream, req.count_tokens)
-        else {
-            return Ok(MessagesCall::Bridge { claude: true });
-        };
-        let upstream_req = upstream_req?;
-        let timeout = self.timeout_for(&target, &opts, ctx, stream);
-        let started = Instant::now();
-        if !stream {
-            let body = self.exchange(&target, upstream_req, timeout).await?;
-            let usage = if req.count_tokens {
-                None
-            } else {
-                message_usage(&body)
-            };
-            let body = if req.count_tokens {
-                body
-            } else {
-                replace_top_level_string(&body, "model", &model).unwrap_or(body)
-            };
-            return Ok(MessagesCall::Done(ChatBytes {
-                body,
-                usage,
-                info: info(&target, started.elapsed()),
-            }));
-        }
-        self.native_stream(&target, upstream_req, timeout, model, started)
-            .await
-            .map(MessagesCall::Stream)
+        let count_tokens = req.count_tokens;
+        let stream = !count_tokens && req.body.get("stream") == Some(&Value::Bool(true));
+        let ctx = self.effective_context(ctx, &opts, stream);
+        let (body, betas, model_ref) = (&req.body, &req.betas, &model);
+        let first_group = &first_group;
+        let routed = self
+            .route(&model, &ctx, |pick: Pick<'_>| async move {
+                let target = pick.target;
+                // Another group reached by a fallback is bridged under its own name, so the
+                // chat path does not call the failing group again.
+                let moved = (target.group != *first_group).then(|| target.group.clone());
+                if !target.adapter.speaks_messages() {
+                    return Ok(MessagesCall::Bridge {
+                        claude: is_claude(&target),
+                        model: moved,
+                    });
+                }
+                let Some(upstream_req) = target.adapter.native_messages_request(
+                    body.clone(),
+                    betas,
+                    stream,
+                    count_tokens,
+                ) else {
+                    return Ok(MessagesCall::Bridge {
+                        claude: true,
+                        model: moved,
+                    });
+                };
+                let upstream_req = upstream_req?;
+                let started = Instant::now();
+                if stream {
+                    return self
+                        .native_stream(
+                            &target,
+                            upstream_req,
+                            pick.timeout,
+                            model_ref.clone(),
+                            started,
+                        )
+                        .await
+                        .map(MessagesCall::Stream);
+                }
+                let body = self.exchange(&target, upstream_req, pick.timeout).await?;
+                let usage = if count_tokens {
+                    None
+                } else {
+                    message_usage(&body)
+                };
+                let body = if count_tokens {
+                    body
+                } else {
+                    replace_top_level_string(&body, "model", model_ref).unwrap_or(body)
+                };
+                Ok(MessagesCall::Done(ChatBytes {
+                    body,
+                    usage,
+                    info: info(&target, started.elapsed()),
+                }))
+            })
+            .await?;
+        // The routed info carries the attempt counts for the response headers.
+        Ok(match routed.value {
+            MessagesCall::Done(mut out) => {
+                out.info = routed.info;
+                MessagesCall::Done(out)
+            }
+            MessagesCall::Stream(mut s) => {
+                s.info = routed.info;
+                MessagesCall::Stream(s)
+            }
+            bridge => bridge,
+        })
     }
 
     async fn native_stream(

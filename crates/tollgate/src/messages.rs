@@ -37,9 +37,12 @@ impl Tollgate {
             MessagesCall::Stream(_) => Err(GatewayError::Internal(
                 "stream for a non-stream call".into(),
             )),
-            MessagesCall::Bridge { claude } => {
+            MessagesCall::Bridge { claude, model } => {
                 let req = typed(body)?;
-                let chat = to_chat_request(&req, self.bridge_options(&req, claude))?;
+                let mut chat = to_chat_request(&req, self.bridge_options(&req, claude))?;
+                if let Some(group) = model {
+                    chat.model = group;
+                }
                 let answer = self.router().completion(chat).await?;
                 Ok(from_chat_response(&answer, &req.model, &new_id("msg")))
             }
@@ -61,9 +64,12 @@ impl Tollgate {
             MessagesCall::Done(_) => Err(GatewayError::Internal(
                 "non-stream answer for a stream call".into(),
             )),
-            MessagesCall::Bridge { claude } => {
+            MessagesCall::Bridge { claude, model } => {
                 let req = typed(body)?;
-                let chat = to_chat_request(&req, self.bridge_options(&req, claude))?;
+                let mut chat = to_chat_request(&req, self.bridge_options(&req, claude))?;
+                if let Some(group) = model {
+                    chat.model = group;
+                }
                 let chunks = self.router().chat_stream(chat, &ctx).await?.into_chunks();
                 let mut encoder = MessagesStreamEncoder::new(new_id("msg"), req.model.clone());
                 let start = encoder.start();

@@ -16,4 +16,4 @@ pub use error::{error_body, error_type};
 pub use request::{BridgeOptions, MessagesRequest, to_chat_request};
 pub use response::{from_chat_response, new_id};
 pub use stream::MessagesStreamEncoder;
-pub use tokens::estimate_input_tokens;
+pub use tokens::{count_input_tokens, estimate_input_tokens};

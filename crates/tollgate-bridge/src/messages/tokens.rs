@@ -11,50 +11,54 @@ const IMAGE_TOKENS: u64 = 1600;
 /// Per-message framing (role markers), as chat tokenizers count it.
 const PER_MESSAGE: u64 = 3;
 
-/// Estimated input tokens of `req`.
+/// Estimated input tokens of `req`, texts counted by [`count_text`].
 pub fn estimate_input_tokens(req: &MessagesRequest) -> u64 {
+    count_input_tokens(req, &count_text)
+}
+
+/// Input tokens of `req` with `count` counting each text (a real tokenizer, in the gateway).
+pub fn count_input_tokens(req: &MessagesRequest, count: &dyn Fn(&str) -> u64) -> u64 {
     let mut total = 0;
     if let Some(s) = &req.system {
-        total += PER_MESSAGE + value_tokens(s);
+        total += PER_MESSAGE + value_tokens(s, count);
     }
     for m in &req.messages {
-        total += PER_MESSAGE + m.get("content").map_or(0, value_tokens);
+        total += PER_MESSAGE + m.get("content").map_or(0, |c| value_tokens(c, count));
     }
     for t in req.tools.iter().flatten() {
-        total += count_text(&t.to_string());
+        total += count(&t.to_string());
     }
     total
 }
 
 /// Text inside a content value; images count a fixed amount, base64 payloads nothing else.
-fn value_tokens(v: &Value) -> u64 {
+fn value_tokens(v: &Value, count: &dyn Fn(&str) -> u64) -> u64 {
+    let inner = |v: &Value| value_tokens(v, count);
     match v {
-        Value::String(s) => count_text(s),
-        Value::Array(items) => items.iter().map(value_tokens).sum(),
+        Value::String(s) => count(s),
+        Value::Array(items) => items.iter().map(inner).sum(),
         Value::Object(o) => match o.get("type").and_then(Value::as_str) {
             Some("image") => IMAGE_TOKENS,
-            Some("text") => o.get("text").map_or(0, value_tokens),
-            Some("thinking") => o.get("thinking").map_or(0, value_tokens),
+            Some("text") => o.get("text").map_or(0, inner),
+            Some("thinking") => o.get("thinking").map_or(0, inner),
             Some("tool_use") => {
-                o.get("name").map_or(0, value_tokens)
-                    + o.get("input").map_or(0, |i| count_text(&i.to_string()))
+                o.get("name").map_or(0, inner) + o.get("input").map_or(0, |i| count(&i.to_string()))
             }
-            Some("tool_result") => o.get("content").map_or(0, value_tokens),
+            Some("tool_result") => o.get("content").map_or(0, inner),
             Some("document") => o
                 .get("source")
                 .and_then(|s| s.get("data"))
                 .filter(|_| o["source"].get("type").and_then(Value::as_str) == Some("text"))
-                .map_or(IMAGE_TOKENS, value_tokens),
+                .map_or(IMAGE_TOKENS, inner),
             _ => 0,
         },
         _ => 0,
     }
 }
 
-/// Tokens in a text. The one place the tokenizer lives, so a real BPE counter
-/// (`tollgate_router::tokens::count_text_tokens`) can replace it: until then, the common
-/// estimate of one token per four bytes of English text or code, and one per word-ish piece
-/// at least.
+/// Tokens in a text without a tokenizer (the library's pure estimate; the gateway counts with
+/// a real BPE through [`count_input_tokens`]): one token per four bytes of English text or
+/// code, and one per word-ish piece at least.
 pub fn count_text(text: &str) -> u64 {
     let bytes = text.len() as u64;
     let words = text.split_whitespace().count() as u64;

@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 use tollgate_bridge::messages::{
-    BridgeOptions, MessagesRequest, MessagesStreamEncoder, error_body, estimate_input_tokens,
+    BridgeOptions, MessagesRequest, MessagesStreamEncoder, count_input_tokens, error_body,
     from_chat_response, new_id, to_chat_request,
 };
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
@@ -180,7 +180,7 @@ async fn call(
         betas: betas(headers),
         count_tokens,
     };
-    let claude = match state.router.messages_native(native, ctx).await? {
+    let (claude, bridge_model) = match state.router.messages_native(native, ctx).await? {
         MessagesCall::Done(out) => {
             let mut response = json_from_call(out.body, &out.info, started);
             settled(
@@ -205,7 +205,7 @@ async fn call(
                 started,
             ));
         }
-        MessagesCall::Bridge { claude } => claude,
+        MessagesCall::Bridge { claude, model } => (claude, model),
     };
     // Typed once the chat path is needed; a type error is diagnosed on the original bytes.
     let req: MessagesRequest = serde_json::from_value(Value::Object(body)).map_err(|_| {
@@ -215,7 +215,11 @@ async fn call(
         }
     })?;
     if count_tokens {
-        let n = estimate_input_tokens(&req);
+        // Counted with a real BPE tokenizer (tiktoken's for the model, else o200k): exact for
+        // OpenAI models, a close estimate for the rest.
+        let n = count_input_tokens(&req, &|text| {
+            tollgate_router::tokens::count_text_tokens(&req.model, text) as u64
+        });
         let mut response = axum::Json(json!({ "input_tokens": n })).into_response();
         response.headers_mut().insert(
             "x-tollgate-token-count",
@@ -228,7 +232,10 @@ async fn call(
         drop_params: state.router.drop_params()
             || req.extra.get("drop_params") == Some(&Value::Bool(true)),
     };
-    let chat = to_chat_request(&req, opts)?;
+    let mut chat = to_chat_request(&req, opts)?;
+    if let Some(group) = bridge_model {
+        chat.model = group;
+    }
     let id = new_id("msg");
     if req.is_stream() {
         let stream = state.router.chat_stream(chat, ctx).await?;
