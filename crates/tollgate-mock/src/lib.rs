@@ -2,8 +2,10 @@
 //! the Python SDK end-to-end tests and throughput benchmarks.
 //!
 //! Unscripted, it answers like OpenAI, byte-faithful to recorded traffic and deterministic:
-//! `POST …/chat/completions` (plain, streamed, forced tool calls), `POST …/embeddings`
-//! and `GET …/models`, under any path prefix (`/v1`, `/openai/v1`, `/api/v1`, …).
+//! `POST …/chat/completions` (plain, streamed, forced tool calls), `POST …/embeddings`,
+//! `GET …/models`, and the rest of the surface (`…/completions`, `…/images/generations`,
+//! `…/audio/transcriptions`, `…/audio/speech`, `…/moderations`, `…/responses`, Cohere's
+//! `…/v2/rerank`), under any path prefix (`/v1`, `/openai/v1`, `/api/v1`, …).
 //!
 //! Tests script it by queuing [`MockScript`]s, in-process with [`MockServer::push`] or over
 //! HTTP with `POST /__mock/script` (one script object or an array); each request consumes the
@@ -45,6 +47,7 @@ mod record;
 mod script;
 mod server;
 mod sse;
+mod surface;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};

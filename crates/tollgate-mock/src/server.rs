@@ -23,6 +23,7 @@ use crate::openai::{self, ApiRequest};
 use crate::record::{RecordedRequest, Recorder};
 use crate::script::{MockScript, ScriptQueue};
 use crate::sse::{self, Writes};
+use crate::surface;
 
 /// Largest request body accepted (embedding batches and inline images can be big).
 const MAX_BODY: usize = 64 << 20;
@@ -163,10 +164,10 @@ async fn handle(State(state): State<MockState>, req: Request) -> Response {
     state
         .inner
         .recorder
-        .record(parts.method, parts.uri, parts.headers, body);
+        .record(parts.method, parts.uri, parts.headers, body.clone());
     match script {
-        None => default_response(&state, &method, &path, api.as_ref(), None),
-        Some(script) => scripted(&state, kill, &method, &path, api.as_ref(), &script).await,
+        None => default_response(&state, &method, &path, api.as_ref(), None, &body),
+        Some(script) => scripted(&state, kill, &method, &path, api.as_ref(), &script, &body).await,
     }
 }
 
@@ -177,9 +178,12 @@ fn default_response(
     path: &str,
     api: Option<&ApiRequest>,
     script: Option<&MockScript>,
+    body: &[u8],
 ) -> Response {
     let path = path.trim_end_matches('/');
-    if *method == Method::POST && path.ends_with("/chat/completions") {
+    if let Some(resp) = surface::respond(method, path, body, &state.inner.next_id) {
+        resp
+    } else if *method == Method::POST && path.ends_with("/chat/completions") {
         let seq = state.inner.next_id.fetch_add(1, Ordering::Relaxed);
         api.map_or_else(openai::unparsable_body, |r| openai::chat(r, script, seq))
     } else if *method == Method::POST && path.ends_with("/embeddings") {
@@ -198,6 +202,7 @@ async fn scripted(
     path: &str,
     api: Option<&ApiRequest>,
     script: &MockScript,
+    body: &[u8],
 ) -> Response {
     if script.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(script.delay_ms)).await;
@@ -236,7 +241,7 @@ async fn scripted(
     } else if status.as_u16() >= 400 {
         openai::error_for_status(status, api.and_then(|r| r.model.as_deref()))
     } else {
-        default_response(state, method, path, api, Some(script))
+        default_response(state, method, path, api, Some(script), body)
     };
     *resp.status_mut() = status;
     let headers = resp.headers_mut();

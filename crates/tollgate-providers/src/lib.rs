@@ -16,6 +16,7 @@ pub mod ndjson;
 pub mod ollama;
 pub mod openai;
 pub mod openai_compat;
+pub mod operations;
 pub mod params;
 pub mod sse;
 pub mod stream_event;

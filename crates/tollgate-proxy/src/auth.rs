@@ -48,6 +48,12 @@ impl Authenticator {
         self
     }
 
+    /// `litellm_key_header_name`, lower-cased, when one is configured (pass-through must not
+    /// forward it).
+    pub fn key_header_name(&self) -> Option<&str> {
+        self.custom_header.as_deref()
+    }
+
     /// Whether any key is required.
     pub fn is_open(&self) -> bool {
         self.master_key.is_none()

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tollgate_core::GatewayError;
@@ -26,11 +26,38 @@ pub use state::AppState;
 
 use crate::error::ApiError;
 use crate::routes::management::{keys, orgs, spend};
-use crate::routes::{chat, embeddings, health, messages, models, responses, token_counter};
+use crate::routes::{
+    chat, embeddings, health, messages, models, operations, passthrough, responses, token_counter,
+};
 
 /// The route table.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    for (prefix, _) in passthrough::PREFIXES {
+        router = router.route(&format!("/{prefix}/{{*rest}}"), any(passthrough::handle));
+    }
+    router
+        .route("/v1/completions", post(operations::completions))
+        .route("/completions", post(operations::completions))
+        .route(
+            "/engines/{model}/completions",
+            post(operations::completions_for_model),
+        )
+        .route(
+            "/openai/deployments/{model}/completions",
+            post(operations::completions_for_model),
+        )
+        .route("/v1/images/generations", post(operations::images))
+        .route("/images/generations", post(operations::images))
+        .route("/v1/audio/transcriptions", post(operations::transcriptions))
+        .route("/audio/transcriptions", post(operations::transcriptions))
+        .route("/v1/audio/speech", post(operations::speech))
+        .route("/audio/speech", post(operations::speech))
+        .route("/v1/moderations", post(operations::moderations))
+        .route("/moderations", post(operations::moderations))
+        .route("/v1/rerank", post(operations::rerank))
+        .route("/v2/rerank", post(operations::rerank))
+        .route("/rerank", post(operations::rerank))
         .route("/v1/chat/completions", post(chat::chat))
         .route("/chat/completions", post(chat::chat))
         .route(

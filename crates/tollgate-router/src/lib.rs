@@ -10,6 +10,8 @@ mod embeddings_fanout;
 mod facts;
 mod mock_response;
 mod native;
+mod operations;
+mod passthrough;
 mod policy;
 mod pricing;
 mod request_options;
@@ -41,6 +43,10 @@ use tollgate_providers::{
 pub use deployment::Deployment;
 pub use facts::{ConfigFacts, ModelFacts, PriceFacts};
 pub use native::{MessagesCall, NativeMessages, NativeRewriter, NativeStream, UsageCell};
+pub use operations::{OperationBodyOut, OperationOutput, OperationUsage};
+pub use passthrough::{
+    PassthroughProvider, PassthroughReply, UsageScanner, UsageSink, usage_from_json,
+};
 pub use policy::Strategy;
 pub use pricing::config_price;
 pub use request_options::{RequestOptions, seconds};

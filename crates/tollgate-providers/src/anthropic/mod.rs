@@ -12,6 +12,7 @@
 
 mod error;
 mod native;
+mod operations;
 mod request;
 mod response;
 mod stream;

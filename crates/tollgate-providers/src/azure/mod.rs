@@ -31,6 +31,7 @@
 
 pub(crate) mod auth;
 mod error;
+mod operations;
 mod request;
 mod response;
 mod stream;

@@ -17,6 +17,7 @@
 mod credentials;
 mod error;
 mod native;
+mod operations;
 mod request;
 mod response;
 mod stream;

@@ -219,7 +219,7 @@ impl CohereAdapter {
         self.params.apply_to(req)
     }
 
-    fn headers(&self) -> Result<HeaderMap, GatewayError> {
+    pub(super) fn headers(&self) -> Result<HeaderMap, GatewayError> {
         let mut h = HeaderMap::with_capacity(4 + self.params.extra_headers.len());
         h.insert(
             http::header::CONTENT_TYPE,

@@ -13,6 +13,7 @@
 //! `v1alpha` for Gemini 3 and newer, as LiteLLM does.
 
 mod error;
+mod operations;
 mod request;
 mod response;
 mod stream;

@@ -21,6 +21,7 @@
 //! `created` is the current time, read when a response is parsed or a decoder is made.
 
 mod error;
+mod operations;
 mod request;
 mod response;
 mod stream;

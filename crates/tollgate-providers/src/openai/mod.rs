@@ -6,6 +6,7 @@
 //! (provider error to [`tollgate_core::GatewayError`]).
 
 mod error;
+mod operations;
 mod request;
 mod response;
 mod stream;

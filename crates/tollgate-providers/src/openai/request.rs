@@ -110,7 +110,7 @@ impl OpenAiAdapter {
         })
     }
 
-    fn headers(&self) -> Result<HeaderMap, GatewayError> {
+    pub(crate) fn headers(&self) -> Result<HeaderMap, GatewayError> {
         let mut h = HeaderMap::with_capacity(4 + self.params.extra_headers.len());
         h.insert(
             http::header::CONTENT_TYPE,

@@ -27,6 +27,7 @@
 mod auth;
 mod error;
 mod native;
+mod operations;
 mod request;
 mod response;
 mod stream;

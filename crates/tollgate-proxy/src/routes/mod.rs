@@ -6,8 +6,11 @@ pub mod health;
 pub mod management;
 pub mod messages;
 pub mod models;
+pub mod operations;
+pub mod passthrough;
 pub mod responses;
 pub mod token_counter;
+pub mod usage;
 
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};

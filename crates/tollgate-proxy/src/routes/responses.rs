@@ -23,6 +23,7 @@ use tollgate_bridge::responses::{
 use tollgate_core::chat::StreamOptions;
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
 
+use super::usage::{UsageRecord, record};
 use super::{call_context, call_id, content_length, finish, routed_error};
 use crate::body::{RESPONSES, parse_json, read_limited};
 use crate::headers;
@@ -174,7 +175,7 @@ fn with_ids(items: Vec<Value>) -> Vec<Value> {
 }
 
 async fn respond(
-    state: &AppState,
+    state: &Arc<AppState>,
     request: Request,
     started: Instant,
 ) -> Result<Response, GatewayError> {
@@ -191,12 +192,48 @@ async fn respond(
             Some("model".into()),
         ));
     }
+    let ctx = call_context(&parts.headers, "/responses")?;
+    // A conversation the gateway stored was built by the bridge, so it continues there; any
+    // other previous_response_id is the upstream's to resolve.
+    let stored_here = match &req.previous_response_id {
+        Some(prev) => state.responses.get(prev).await?.is_some(),
+        None => false,
+    };
+    if !stored_here {
+        let sink_state = Arc::clone(state);
+        let model = req.model.clone();
+        let sink = Box::new(move |usage: tollgate_router::OperationUsage| {
+            record(
+                &sink_state,
+                UsageRecord {
+                    route: "/v1/responses".into(),
+                    model: Some(model),
+                    model_group: String::new(),
+                    deployment_id: String::new(),
+                    provider: "OpenAI".into(),
+                    usage,
+                },
+            );
+        });
+        if let Some(reply) = state
+            .router
+            .responses_native(&bytes, &req.model, &ctx, sink)
+            .await?
+        {
+            let mut response = Response::new(Body::from_stream(
+                reply.body.map(|r| r.map_err(std::io::Error::other)),
+            ));
+            *response.status_mut() = reply.status;
+            *response.headers_mut() = reply.headers;
+            headers::call(response.headers_mut(), &reply.info, started.elapsed());
+            return Ok(response);
+        }
+    }
     let history = match &req.previous_response_id {
         Some(prev) => conversation(&*state.responses, prev).await?,
         None => Vec::new(),
     };
     let mut chat = to_chat_request(&req, &history, state.router.drop_params())?;
-    let ctx = call_context(&parts.headers, "/responses")?;
     let id = new_id("resp");
     let created_at = unix_now();
     let input_items = with_ids(req.input_items());

@@ -1,0 +1,236 @@
+//! `/v1/completions`, `/v1/images/generations`, `/v1/audio/transcriptions`,
+//! `/v1/audio/speech`, `/v1/moderations` and `/v1/rerank` (with their bare and alias forms):
+//! each routed by model through the engine, its usage handed to [`super::usage::record`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Map, Value};
+use tollgate_core::GatewayError;
+use tollgate_providers::operations::{FormPart, MultipartForm, Operation, OperationBody};
+use tollgate_router::{CallContext, OperationBodyOut};
+
+use super::usage::{UsageRecord, record};
+use super::{call_id, content_length, finish, timeout_header};
+use crate::body::read_limited;
+use crate::headers;
+use crate::state::AppState;
+
+/// `/v1/completions`, `/completions`.
+pub async fn completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    handle(state, Operation::Completions, None, request).await
+}
+
+/// `/engines/{model}/completions`, `/openai/deployments/{model}/completions`.
+pub async fn completions_for_model(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    request: Request,
+) -> Response {
+    handle(state, Operation::Completions, Some(model), request).await
+}
+
+/// `/v1/images/generations`.
+pub async fn images(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    handle(state, Operation::ImageGenerations, None, request).await
+}
+
+/// `/v1/audio/transcriptions` (multipart).
+pub async fn transcriptions(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    handle(state, Operation::AudioTranscriptions, None, request).await
+}
+
+/// `/v1/audio/speech` (binary answer, streamed).
+pub async fn speech(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    handle(state, Operation::AudioSpeech, None, request).await
+}
+
+/// `/v1/moderations` (model optional).
+pub async fn moderations(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    handle(state, Operation::Moderations, None, request).await
+}
+
+/// `/v1/rerank`, `/v2/rerank` (Cohere's format).
+pub async fn rerank(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    handle(state, Operation::Rerank, None, request).await
+}
+
+async fn handle(
+    state: Arc<AppState>,
+    op: Operation,
+    path_model: Option<String>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let id = call_id(request.headers());
+    finish(&id, respond(state, op, path_model, request, started).await)
+}
+
+async fn respond(
+    state: Arc<AppState>,
+    op: Operation,
+    path_model: Option<String>,
+    request: Request,
+    started: Instant,
+) -> Result<Response, GatewayError> {
+    let (parts, body) = request.into_parts();
+    state.auth.authenticate(&parts.headers, parts.uri.query())?;
+    let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut body = if content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        OperationBody::Multipart(parse_multipart(content_type, bytes).await?)
+    } else {
+        OperationBody::Json(parse_object(&bytes)?)
+    };
+    if op == Operation::AudioTranscriptions {
+        match &body {
+            OperationBody::Multipart(form) if form.has_file("file") => {}
+            OperationBody::Multipart(_) => {
+                return Err(GatewayError::invalid_request(
+                    "Missing required parameter: 'file'",
+                    Some("file".into()),
+                ));
+            }
+            OperationBody::Json(_) => {
+                return Err(GatewayError::invalid_request(
+                    "/v1/audio/transcriptions takes a multipart/form-data body",
+                    None,
+                ));
+            }
+        }
+    }
+    if let Some(model) = path_model {
+        body.set_model(&model);
+    }
+    let requested_model = body.model().map(str::to_owned);
+    let ctx = CallContext {
+        timeout: timeout_header(&parts.headers, "x-litellm-timeout")?,
+        stream_timeout: timeout_header(&parts.headers, "x-litellm-stream-timeout")?,
+        route: op.route(),
+    };
+    // Streamed answers report usage when they end; the record is filled in then.
+    let pending = Arc::new(std::sync::Mutex::new(None::<UsageRecord>));
+    let sink_state = Arc::clone(&state);
+    let sink_pending = Arc::clone(&pending);
+    let sink = Box::new(move |usage| {
+        let taken = sink_pending
+            .lock()
+            .map(|mut p| p.take())
+            .unwrap_or_default();
+        if let Some(mut r) = taken {
+            r.usage = usage;
+            record(&sink_state, r);
+        }
+    });
+    let out = state.router.operation(op, body, &ctx, sink).await?;
+    let rec = UsageRecord {
+        route: op.route().to_owned(),
+        model: requested_model,
+        model_group: out.info.model_group.clone(),
+        deployment_id: out.info.deployment_id.clone(),
+        provider: out.info.provider.clone(),
+        usage: out.usage.clone(),
+    };
+    let body = match out.body {
+        OperationBodyOut::Full(bytes) => {
+            record(&state, rec);
+            Body::from(bytes)
+        }
+        OperationBodyOut::Stream(stream) => {
+            if let Ok(mut p) = pending.lock() {
+                *p = Some(rec);
+            }
+            Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other)))
+        }
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    let h = response.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, out.content_type);
+    if h.get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/event-stream"))
+    {
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        );
+    }
+    headers::call(h, &out.info, started.elapsed());
+    Ok(response)
+}
+
+/// A JSON object body, unknown fields kept.
+fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, GatewayError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(GatewayError::invalid_request(
+            "the request body must be a JSON object",
+            None,
+        )),
+        Err(e) => Err(GatewayError::invalid_request(
+            format!("the request body is not valid JSON: {e}"),
+            None,
+        )),
+    }
+}
+
+/// Reads a `multipart/form-data` body into its parts.
+pub(crate) async fn parse_multipart(
+    content_type: &str,
+    bytes: Bytes,
+) -> Result<MultipartForm, GatewayError> {
+    let bad = |e: multer::Error| {
+        GatewayError::invalid_request(format!("could not read the multipart body: {e}"), None)
+    };
+    let boundary = multer::parse_boundary(content_type).map_err(bad)?;
+    let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut form = MultipartForm::default();
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(ToString::to_string);
+        let data = field.bytes().await.map_err(bad)?;
+        form.parts.push(FormPart {
+            name,
+            filename,
+            content_type,
+            data,
+        });
+    }
+    Ok(form)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn multipart_bodies_parse_into_parts() {
+        let body = "--X\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper\r\n--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n--X--\r\n";
+        let form = parse_multipart("multipart/form-data; boundary=X", Bytes::from(body))
+            .await
+            .unwrap();
+        assert_eq!(form.text("model"), Some("whisper"));
+        assert!(form.has_file("file"));
+        assert_eq!(form.parts[1].data, Bytes::from_static(b"RIFF"));
+        assert!(
+            parse_multipart("multipart/form-data", Bytes::new())
+                .await
+                .is_err()
+        );
+    }
+}
