@@ -202,7 +202,12 @@ impl Router {
         // No deployment opted in: the provider's environment variables, as LiteLLM. The model
         // only has to be well-formed; the path names the real one.
         let model = ModelRef::parse(&format!("{}/passthrough", wanted), None)?;
-        let adapter = Adapter::new(&model, &ProviderParams::default(), &self.inner.env)?;
+        let mut params = ProviderParams::default();
+        if provider == PassthroughProvider::Mistral {
+            // LiteLLM's Mistral pass-through reads its own base variable.
+            params.api_base = self.inner.env.get("MISTRAL_API_BASE");
+        }
+        let adapter = Adapter::new(&model, &params, &self.inner.env)?;
         Ok((adapter, None))
     }
 

@@ -25,7 +25,7 @@ pub struct UsageRecord {
 /// stream ends or the client leaves). Today it logs; spend recording plugs in here.
 pub fn record(_state: &AppState, record: UsageRecord) {
     let tokens = record.usage.tokens.as_ref();
-    tracing::info!(
+    tracing::debug!(
         route = %record.route,
         model = record.model.as_deref().unwrap_or(""),
         model_group = %record.model_group,

@@ -1,0 +1,501 @@
+//! The real binary serving the rest of the OpenAI surface against the mock: legacy
+//! completions (forwarded, and bridged to chat for Anthropic), images, audio transcription and
+//! speech, moderations and rerank, each checked on the wire the mock recorded.
+
+// Integration tests: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Gateway, client, sse_data};
+use serde_json::{Value, json};
+use tollgate_mock::{DEFAULT_REPLY, MockScript, MockServer};
+
+async fn setup() -> (MockServer, Gateway) {
+    let mock = MockServer::start().await.unwrap();
+    let base = mock.base_url();
+    let root = mock.url("");
+    let gw = Gateway::start(&format!(
+        r#"
+model_list:
+  - model_name: instruct
+    litellm_params: {{model: openai/gpt-3.5-turbo-instruct, api_base: "{base}", api_key: sk-upstream}}
+  - model_name: claude
+    litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: "{root}", api_key: sk-ant-upstream}}
+  - model_name: dalle
+    litellm_params: {{model: openai/dall-e-3, api_base: "{base}", api_key: sk-upstream}}
+  - model_name: azure-dalle
+    litellm_params: {{model: azure/dalle-deploy, api_base: "{root}", api_key: az-key, api_version: "2024-02-01"}}
+  - model_name: whisper
+    litellm_params: {{model: openai/whisper-1, api_base: "{base}", api_key: sk-upstream}}
+  - model_name: tts
+    litellm_params: {{model: openai/tts-1, api_base: "{base}", api_key: sk-upstream}}
+  - model_name: guard
+    litellm_params: {{model: openai/omni-moderation-2024-09-26, api_base: "{base}", api_key: sk-upstream}}
+  - model_name: rerank
+    litellm_params: {{model: cohere/rerank-v3.5, api_base: "{root}", api_key: co-key}}
+environment_variables:
+  OPENAI_API_BASE: "{base}"
+  OPENAI_API_KEY: sk-env-openai
+general_settings:
+  master_key: sk-master
+"#
+    ));
+    (mock, gw)
+}
+
+async fn post(gw: &Gateway, path: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(gw.url(path))
+        .bearer_auth("sk-master")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn completions_are_forwarded_to_openai_under_every_alias() {
+    let (mock, gw) = setup().await;
+    for path in [
+        "/v1/completions",
+        "/completions",
+        "/engines/instruct/completions",
+        "/openai/deployments/instruct/completions",
+    ] {
+        mock.reset();
+        let resp = post(
+            &gw,
+            path,
+            json!({"model": "instruct", "prompt": "Say hi", "max_tokens": 7, "echo": false}),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["x-litellm-model-group"], "instruct");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["object"], "text_completion");
+        assert_eq!(v["model"], "instruct", "{path}: the client's name");
+        assert_eq!(v["choices"][0]["text"], DEFAULT_REPLY);
+        assert_eq!(v["usage"]["prompt_tokens"], 2);
+        let sent = mock.requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].path, "/v1/completions");
+        assert_eq!(sent[0].header("authorization"), Some("Bearer sk-upstream"));
+        assert_eq!(sent[0].body["model"], "gpt-3.5-turbo-instruct");
+        assert_eq!(sent[0].body["max_tokens"], 7);
+        assert_eq!(
+            sent[0].body["echo"], false,
+            "unknown-to-chat fields reach OpenAI"
+        );
+    }
+}
+
+#[tokio::test]
+async fn streamed_completions_are_forwarded() {
+    let (_mock, gw) = setup().await;
+    let resp = post(
+        &gw,
+        "/v1/completions",
+        json!({"model": "instruct", "prompt": "x", "stream": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = resp.text().await.unwrap();
+    let data = sse_data(&body);
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let text: String = data[..data.len() - 1]
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<Value>(d).unwrap()["choices"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(text, DEFAULT_REPLY);
+}
+
+fn anthropic_message(text: &str) -> Value {
+    json!({"id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 5, "output_tokens": 2}})
+}
+
+#[tokio::test]
+async fn completions_for_anthropic_are_bridged_through_chat() {
+    let (mock, gw) = setup().await;
+    mock.push(MockScript::json(200, anthropic_message("Paris.")).for_path_suffix("/v1/messages"));
+    mock.push(MockScript::json(200, anthropic_message("Rome.")).for_path_suffix("/v1/messages"));
+    let resp = post(
+        &gw,
+        "/v1/completions",
+        json!({"model": "claude", "prompt": ["Capital of France?", "Capital of Italy?"], "max_tokens": 20}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(v["model"], "claude");
+    let mut texts: Vec<&str> = v["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["Paris.", "Rome."]);
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["usage"]["prompt_tokens"], 10, "usage summed over prompts");
+    let sent = mock.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].path, "/v1/messages");
+    assert_eq!(sent[0].body["max_tokens"], 20);
+    assert_eq!(sent[0].body["messages"][0]["role"], "user");
+
+    // Completion-only parameters are refused rather than silently lost.
+    let resp = post(
+        &gw,
+        "/v1/completions",
+        json!({"model": "claude", "prompt": "x", "echo": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("echo"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn streamed_completions_for_anthropic_become_text_completion_chunks() {
+    let (mock, gw) = setup().await;
+    let stream = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":4,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let mut script = MockScript::json(200, Value::Null).for_path_suffix("/v1/messages");
+    script.json = None;
+    script.body = Some(stream.to_owned());
+    script.content_type = Some("text/event-stream".into());
+    mock.push(script);
+    let resp = post(
+        &gw,
+        "/v1/completions",
+        json!({"model": "claude", "prompt": "hi", "stream": true, "stream_options": {"include_usage": true}}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    let data = sse_data(&body);
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "text_completion" && c["model"] == "claude")
+    );
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["text"].as_str())
+        .collect();
+    assert_eq!(text, "Hello");
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "stop")
+    );
+    assert!(
+        chunks.iter().any(|c| c["usage"]["completion_tokens"] == 2),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn images_go_to_openai_and_azure_and_are_refused_elsewhere() {
+    let (mock, gw) = setup().await;
+    let resp = post(
+        &gw,
+        "/v1/images/generations",
+        json!({"model": "dalle", "prompt": "a red fox", "n": 2, "size": "1024x1024"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    let sent = mock.requests();
+    assert_eq!(sent[0].path, "/v1/images/generations");
+    assert_eq!(sent[0].body["model"], "dall-e-3");
+    assert_eq!(sent[0].body["size"], "1024x1024");
+
+    mock.reset();
+    let resp = post(
+        &gw,
+        "/images/generations",
+        json!({"model": "azure-dalle", "prompt": "a fox"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let sent = mock.requests();
+    assert_eq!(
+        sent[0].path,
+        "/openai/deployments/dalle-deploy/images/generations"
+    );
+    assert_eq!(sent[0].query.as_deref(), Some("api-version=2024-02-01"));
+    assert_eq!(sent[0].header("api-key"), Some("az-key"));
+
+    mock.reset();
+    let resp = post(
+        &gw,
+        "/v1/images/generations",
+        json!({"model": "claude", "prompt": "a fox"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        v["error"]["message"],
+        "Anthropic does not support /v1/images/generations"
+    );
+    assert_eq!(v["error"]["code"], "400");
+    assert!(mock.requests().is_empty());
+}
+
+fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "XyZbOuNdArY";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .bytes(),
+        );
+    }
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"hello.wav\"\r\nContent-Type: audio/wav\r\n\r\n").bytes());
+    body.extend_from_slice(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn transcriptions_forward_the_form_with_the_model_swapped() {
+    let (mock, gw) = setup().await;
+    let audio = b"RIFF\x00\x00\xffWAVEfmt binary\r\n--not-a-boundary";
+    let (ct, body) = multipart(&[("model", "whisper"), ("language", "en")], audio);
+    let resp = client()
+        .post(gw.url("/v1/audio/transcriptions"))
+        .bearer_auth("sk-master")
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["text"], DEFAULT_REPLY);
+    let sent = mock.requests();
+    assert_eq!(sent[0].path, "/v1/audio/transcriptions");
+    assert!(
+        sent[0]
+            .header("content-type")
+            .unwrap()
+            .starts_with("multipart/form-data; boundary=")
+    );
+    let raw = sent[0].body.as_str().unwrap();
+    assert!(raw.contains("name=\"model\"\r\n\r\nwhisper-1\r\n"), "{raw}");
+    assert!(raw.contains("name=\"language\"\r\n\r\nen\r\n"));
+    assert!(raw.contains("filename=\"hello.wav\""));
+    assert!(
+        raw.contains("WAVEfmt binary\r\n--not-a-boundary"),
+        "file bytes intact"
+    );
+
+    // A text format comes back as text, with its content type.
+    let (ct, body) = multipart(
+        &[("model", "whisper"), ("response_format", "text")],
+        b"RIFF",
+    );
+    let resp = client()
+        .post(gw.url("/audio/transcriptions"))
+        .bearer_auth("sk-master")
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(resp.text().await.unwrap(), DEFAULT_REPLY);
+
+    // No file: a 400 before any upstream call.
+    mock.reset();
+    let resp = client()
+        .post(gw.url("/v1/audio/transcriptions"))
+        .bearer_auth("sk-master")
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body("--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper\r\n--B--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn speech_streams_the_audio_bytes() {
+    let (mock, gw) = setup().await;
+    let input = "Hello there, this is a longer sentence to span chunks.";
+    let resp = post(
+        &gw,
+        "/v1/audio/speech",
+        json!({"model": "tts", "input": input, "voice": "alloy"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "audio/mpeg");
+    let bytes = resp.bytes().await.unwrap();
+    let mut expected = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
+    expected.extend(input.bytes().map(|b| b.wrapping_mul(31)));
+    assert_eq!(bytes.as_ref(), expected.as_slice());
+    let sent = mock.requests();
+    assert_eq!(sent[0].body["model"], "tts-1");
+    assert_eq!(sent[0].body["voice"], "alloy");
+}
+
+#[tokio::test]
+async fn moderations_with_and_without_a_model() {
+    let (mock, gw) = setup().await;
+    let resp = post(
+        &gw,
+        "/v1/moderations",
+        json!({"model": "guard", "input": ["a", "b"]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+    assert_eq!(v["model"], "guard");
+    assert_eq!(
+        mock.requests()[0].body["model"],
+        "omni-moderation-2024-09-26"
+    );
+
+    mock.reset();
+    let resp = post(&gw, "/moderations", json!({"input": "hello"})).await;
+    assert_eq!(resp.status(), 200);
+    let sent = mock.requests();
+    assert_eq!(sent[0].body["model"], "omni-moderation-latest");
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some("Bearer sk-env-openai")
+    );
+
+    let resp = post(
+        &gw,
+        "/v1/moderations",
+        json!({"model": "claude", "input": "x"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn rerank_goes_to_cohere_and_is_refused_elsewhere() {
+    let (mock, gw) = setup().await;
+    for path in ["/v1/rerank", "/v2/rerank", "/rerank"] {
+        mock.reset();
+        let resp = post(
+            &gw,
+            path,
+            json!({"model": "rerank", "query": "red fox", "documents": ["blue sky", "a red fox", "red car"], "top_n": 2}),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{path}");
+        let v: Value = resp.json().await.unwrap();
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0]["index"], 1);
+        assert_eq!(v["meta"]["billed_units"]["search_units"], 1);
+        let sent = mock.requests();
+        assert_eq!(sent[0].path, "/v2/rerank");
+        assert_eq!(sent[0].header("authorization"), Some("Bearer co-key"));
+        assert_eq!(sent[0].body["model"], "rerank-v3.5");
+        assert_eq!(sent[0].body["top_n"], 2);
+    }
+    let resp = post(
+        &gw,
+        "/v1/rerank",
+        json!({"model": "instruct", "query": "q", "documents": ["d"]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "OpenAI does not support /v1/rerank");
+}
+
+#[tokio::test]
+async fn operations_require_a_key_and_a_known_model() {
+    let (mock, gw) = setup().await;
+    let resp = client()
+        .post(gw.url("/v1/images/generations"))
+        .json(&json!({"model": "dalle", "prompt": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = post(
+        &gw,
+        "/v1/completions",
+        json!({"model": "nope", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid model name passed in model=nope")
+    );
+    let resp = post(&gw, "/v1/images/generations", json!({"prompt": "x"})).await;
+    assert_eq!(resp.status(), 400);
+    assert!(mock.requests().is_empty());
+
+    // Upstream errors keep their status and LiteLLM's message shape.
+    mock.push(MockScript::status(429).for_path_suffix("/images/generations"));
+    let resp = post(
+        &gw,
+        "/v1/images/generations",
+        json!({"model": "dalle", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 429);
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("litellm.RateLimitError"),
+        "{v}"
+    );
+}
