@@ -32,6 +32,9 @@ STARTUP_TIMEOUT_S = 30.0
 
 # Model aliases the gateway serves (see `_gateway_config`).
 CHAT_MODEL = "gpt-test"
+# The same upstream model under an OpenAI-compatible provider: /v1/responses goes through the
+# chat bridge for it (OpenAI models get the native Responses API instead).
+BRIDGE_MODEL = "bridge-test"
 UPSTREAM_CHAT_MODEL = "gpt-4o-mini"
 EMBED_MODEL = "embed-test"
 UPSTREAM_EMBED_MODEL = "text-embedding-3-small"
@@ -219,6 +222,7 @@ def _gateway_config(
 ) -> str:
     deployments = [
         _deployment(CHAT_MODEL, f"openai/{UPSTREAM_CHAT_MODEL}", mock_api_base),
+        _deployment(BRIDGE_MODEL, f"hosted_vllm/{UPSTREAM_CHAT_MODEL}", mock_api_base),
         _deployment(EMBED_MODEL, f"openai/{UPSTREAM_EMBED_MODEL}", mock_api_base),
         _deployment(UNREACHABLE_MODEL, f"openai/{UPSTREAM_CHAT_MODEL}", dead_api_base),
         _deployment(SLOW_MODEL, f"openai/{UPSTREAM_SLOW_MODEL}", mock_api_base, timeout=1),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHAT_MODEL, MASTER_KEY, REPO_ROOT, _start_gateway
+from conftest import BRIDGE_MODEL, MASTER_KEY, REPO_ROOT, _start_gateway
 
 CODEX = Path(os.environ.get("TOLLGATE_CODEX_BIN") or REPO_ROOT / "tests/e2e/agents/node_modules/.bin/codex")
 
@@ -38,7 +38,7 @@ def _codex(gateway, tmp_path: Path, prompt: str) -> subprocess.CompletedProcess[
     home.mkdir()
     work.mkdir()
     (home / "config.toml").write_text(
-        f'model = "{CHAT_MODEL}"\n'
+        f'model = "{BRIDGE_MODEL}"\n'
         'model_provider = "tollgate"\n'
         "[model_providers.tollgate]\n"
         'name = "Tollgate"\n'

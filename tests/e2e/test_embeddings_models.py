@@ -14,6 +14,7 @@ from conftest import (
     OLLAMA_MODEL,
     VERTEX_CLAUDE_MODEL,
     VERTEX_MODEL,
+    BRIDGE_MODEL,
     CHAT_MODEL,
     CLAUDE_MODEL,
     GEMINI_EMBED_MODEL,
@@ -72,6 +73,7 @@ def test_models_list_names_every_model_group(client):
     expected += [CLAUDE_MODEL, GEMINI_MODEL, GEMINI_EMBED_MODEL, AZURE_MODEL]
     expected += [BEDROCK_MODEL, VERTEX_MODEL, COHERE_MODEL, OLLAMA_MODEL, VERTEX_CLAUDE_MODEL]
     expected += [BEDROCK_INVOKE_MODEL]
+    expected += [BRIDGE_MODEL]
     assert sorted(ids) == sorted(expected)
     assert {m.object for m in models.data} == {"model"}
 

@@ -8,7 +8,7 @@ import os
 import openai
 import pytest
 
-from conftest import BEDROCK_MODEL, CHAT_MODEL, CLAUDE_MODEL, GEMINI_MODEL, MASTER_KEY, _start_gateway
+from conftest import BEDROCK_MODEL, BRIDGE_MODEL, CLAUDE_MODEL, GEMINI_MODEL, MASTER_KEY, _start_gateway
 
 WEATHER_ARGS = '{"city": "Paris", "note": "caf\\u00e9 \\"ok\\" ü"}'
 WEATHER_TOOL = {
@@ -32,10 +32,10 @@ def _stream(client, **kwargs):
 def test_plain_text_from_an_openai_model(client, mock):
     mock.script({"reply": "Paris."})
     response = client.responses.create(
-        model=CHAT_MODEL, input="Capital of France?", instructions="Answer in one word.", max_output_tokens=20
+        model=BRIDGE_MODEL, input="Capital of France?", instructions="Answer in one word.", max_output_tokens=20
     )
     assert response.status == "completed"
-    assert response.model == CHAT_MODEL
+    assert response.model == BRIDGE_MODEL
     assert response.output_text == "Paris."
     assert response.id.startswith("resp_")
     assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
@@ -64,7 +64,7 @@ def test_native_providers_answer_responses_clients(client, mock, model, fixture,
 @pytest.mark.parametrize(
     "model,fixture",
     [
-        (CHAT_MODEL, None),
+        (BRIDGE_MODEL, None),
         (CLAUDE_MODEL, "anthropic/message_stream.sse"),
         (GEMINI_MODEL, "gemini/stream_generate_content.sse"),
         (BEDROCK_MODEL, "bedrock/converse_stream.b64"),
@@ -83,7 +83,7 @@ def test_streams_carry_typed_events_that_add_up(client, mock, model, fixture):
 
 def test_tool_calls_and_a_follow_up_through_previous_response_id(client, mock):
     mock.script({"tool_calls": [{"name": "get_weather", "arguments": WEATHER_ARGS, "id": "call_w1"}]})
-    first = client.responses.create(model=CHAT_MODEL, input="Weather in Paris?", tools=[WEATHER_TOOL])
+    first = client.responses.create(model=BRIDGE_MODEL, input="Weather in Paris?", tools=[WEATHER_TOOL])
     calls = [item for item in first.output if item.type == "function_call"]
     assert len(calls) == 1
     assert calls[0].call_id == "call_w1"
@@ -99,7 +99,7 @@ def test_tool_calls_and_a_follow_up_through_previous_response_id(client, mock):
     mock.reset()
     mock.script({"reply": "It is sunny."})
     second = client.responses.create(
-        model=CHAT_MODEL,
+        model=BRIDGE_MODEL,
         previous_response_id=first.id,
         input=[{"type": "function_call_output", "call_id": "call_w1", "output": "sunny, 21C"}],
         tools=[WEATHER_TOOL],
@@ -122,7 +122,7 @@ def test_tool_calls_and_a_follow_up_through_previous_response_id(client, mock):
 
 def test_streamed_tool_arguments_reassemble_exactly(client, mock):
     mock.script({"tool_calls": [{"name": "get_weather", "arguments": WEATHER_ARGS}]})
-    events, final = _stream(client, model=CHAT_MODEL, input="Weather?", tools=[WEATHER_TOOL])
+    events, final = _stream(client, model=BRIDGE_MODEL, input="Weather?", tools=[WEATHER_TOOL])
     added = [e for e in events if e.type == "response.output_item.added" and e.item.type == "function_call"]
     assert len(added) == 1
     index = added[0].output_index
@@ -155,7 +155,7 @@ def test_anthropic_thinking_signatures_survive_a_streamed_turn_and_its_follow_up
 
 def test_stored_responses_can_be_read_listed_and_deleted(client, mock):
     mock.script({"reply": "Stored."})
-    created = client.responses.create(model=CHAT_MODEL, input=[{"role": "user", "content": "keep this"}])
+    created = client.responses.create(model=BRIDGE_MODEL, input=[{"role": "user", "content": "keep this"}])
     fetched = client.responses.retrieve(created.id)
     assert fetched.id == created.id and fetched.output_text == "Stored."
     items = client.responses.input_items.list(created.id)
@@ -168,7 +168,7 @@ def test_stored_responses_can_be_read_listed_and_deleted(client, mock):
 
 def test_store_false_keeps_nothing(client, mock):
     mock.script({"reply": "Gone."})
-    created = client.responses.create(model=CHAT_MODEL, input="x", store=False)
+    created = client.responses.create(model=BRIDGE_MODEL, input="x", store=False)
     assert created.store is False
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(created.id)
@@ -179,7 +179,7 @@ def test_what_cannot_run_is_refused_clearly(client, mock):
         client.responses.create(model=CLAUDE_MODEL, input="x", tools=[{"type": "web_search_preview"}])
     assert "web_search_preview" in str(e.value)
     with pytest.raises(openai.NotFoundError) as e:
-        client.responses.create(model=CHAT_MODEL, input="x", previous_response_id="resp_missing")
+        client.responses.create(model=BRIDGE_MODEL, input="x", previous_response_id="resp_missing")
     assert "resp_missing" in str(e.value)
     assert mock.requests() == [], "nothing reached the provider"
 
@@ -187,7 +187,7 @@ def test_what_cannot_run_is_refused_clearly(client, mock):
 def test_upstream_errors_before_the_stream_keep_their_status(client, mock):
     mock.script({"status": 429, "json": {"error": {"message": "slow down", "type": "rate_limit"}}})
     with pytest.raises(openai.RateLimitError):
-        list(client.responses.create(model=CHAT_MODEL, input="x", stream=True))
+        list(client.responses.create(model=BRIDGE_MODEL, input="x", stream=True))
 
 
 def test_raw_stream_frames_name_their_event(gateway, mock):
@@ -196,7 +196,7 @@ def test_raw_stream_frames_name_their_event(gateway, mock):
 
     req = urllib.request.Request(
         f"{gateway.url}/v1/responses",
-        data=json.dumps({"model": CHAT_MODEL, "input": "x", "stream": True}).encode(),
+        data=json.dumps({"model": BRIDGE_MODEL, "input": "x", "stream": True}).encode(),
         headers={"content-type": "application/json", "authorization": "Bearer sk-test-master"},
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
