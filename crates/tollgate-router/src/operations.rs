@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use tollgate_core::{ChatCompletionRequest, ChatCompletionResponse, GatewayError, ModelRef, Usage};
 use tollgate_providers::json_splice::replace_top_level_string;
 use tollgate_providers::operations::{Operation, OperationBody};
+use tollgate_providers::sse::SseDecoder;
 use tollgate_providers::{Adapter, ProviderParams};
 
 use crate::passthrough::{UsageScanner, UsageSink, usage_from_json};
@@ -108,7 +109,7 @@ impl Router {
         if op == Operation::Completions && !target.adapter.supports_operation(op) {
             drop(target);
             return self
-                .completions_via_chat(body, &client_model, ctx, on_stream_usage)
+                .completions_via_chat(body, &client_model, ctx, &opts, on_stream_usage)
                 .await;
         }
         if !target.adapter.supports_operation(op) {
@@ -150,8 +151,12 @@ impl Router {
                 OperationBodyOut::Stream(response.into_stream(provider).boxed())
             } else {
                 let scanner = UsageScanner::new(true);
-                OperationBodyOut::Stream(crate::passthrough::tap(
+                let body = rename_model_in_sse(
                     response.into_stream(provider).boxed(),
+                    client_model.clone(),
+                );
+                OperationBodyOut::Stream(crate::passthrough::tap(
+                    body,
                     scanner,
                     Box::new(move |u: Option<Usage>| {
                         on_stream_usage(OperationUsage {
@@ -233,6 +238,7 @@ impl Router {
         body: OperationBody,
         client_model: &str,
         ctx: &CallContext,
+        opts: &RequestOptions,
         on_stream_usage: UsageSink,
     ) -> Result<OperationOutput, GatewayError> {
         let OperationBody::Json(map) = body else {
@@ -242,11 +248,8 @@ impl Router {
             ));
         };
         let prompts = prompts(&map)?;
-        let drop = self.inner.drop_params
-            || map
-                .get("drop_params")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+        // The gateway fields were taken off the body already; the chat call gets them back.
+        let drop = self.inner.drop_params || opts.drop_params;
         let stream = map.get("stream") == Some(&Value::Bool(true));
         if stream && prompts.len() != 1 {
             return Err(GatewayError::invalid_request(
@@ -256,7 +259,14 @@ impl Router {
         }
         let mut chats = Vec::with_capacity(prompts.len());
         for prompt in &prompts {
-            chats.push(chat_for_prompt(&map, client_model, prompt, drop)?);
+            let mut chat = chat_for_prompt(&map, client_model, prompt, drop)?;
+            if let Some(t) = opts.timeout {
+                chat.extra.insert("timeout".into(), json!(t.as_secs_f64()));
+            }
+            if opts.drop_params {
+                chat.extra.insert("drop_params".into(), Value::Bool(true));
+            }
+            chats.push(chat);
         }
         if stream {
             let Some(chat) = chats.pop() else {
@@ -365,6 +375,38 @@ impl Router {
             info,
         })
     }
+}
+
+/// An OpenAI-format SSE body with each event's top-level `model` set to the name the client
+/// asked for, as chat streams do; events are re-framed as `data: ...\n\n`.
+fn rename_model_in_sse(
+    body: BoxStream<'static, Result<Bytes, GatewayError>>,
+    model: String,
+) -> BoxStream<'static, Result<Bytes, GatewayError>> {
+    let mut decoder = SseDecoder::new();
+    body.map(Some)
+        .chain(futures::stream::once(async { None }))
+        .map(move |item| {
+            let events = match item {
+                Some(Ok(bytes)) => decoder.feed(&bytes),
+                Some(Err(e)) => return Err(e),
+                None => decoder.finish().into_iter().collect(),
+            };
+            let mut out = Vec::new();
+            for ev in events {
+                if let Some(name) = &ev.event {
+                    out.extend_from_slice(b"event: ");
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'\n');
+                }
+                let data = replace_top_level_string(&ev.data, "model", &model).unwrap_or(ev.data);
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(&data);
+                out.extend_from_slice(b"\n\n");
+            }
+            Ok(Bytes::from(out))
+        })
+        .boxed()
 }
 
 fn remaining(deadline: Instant) -> Duration {
@@ -579,5 +621,26 @@ mod tests {
         );
         assert_eq!(text.tokens.unwrap().total_tokens, 7);
         assert_eq!(completion_id("chatcmpl-abc"), "cmpl-abc");
+    }
+
+    #[tokio::test]
+    async fn streamed_completions_carry_the_client_model_at_every_split() {
+        let sse = b"data: {\"id\":\"c\",\"model\":\"gpt-3.5-turbo-instruct\",\"choices\":[{\"text\":\"a\"}]}\n\ndata: [DONE]\n\n";
+        for split in 1..sse.len() {
+            let chunks: Vec<Result<Bytes, GatewayError>> = sse
+                .chunks(split)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            let out: Vec<Bytes> =
+                rename_model_in_sse(futures::stream::iter(chunks).boxed(), "instruct".into())
+                    .map(|r| r.unwrap())
+                    .collect()
+                    .await;
+            let text: Vec<u8> = out.concat();
+            assert_eq!(
+                String::from_utf8(text).unwrap(),
+                "data: {\"id\":\"c\",\"model\":\"instruct\",\"choices\":[{\"text\":\"a\"}]}\n\ndata: [DONE]\n\n"
+            );
+        }
     }
 }

@@ -169,6 +169,21 @@ async fn a_gateway_key_is_required() {
         assert_eq!(resp.status(), 401, "{path}");
     }
     assert!(mock.requests().is_empty());
+
+    // LiteLLM's pass-through key header, for clients whose Authorization is the provider's.
+    let resp = client()
+        .post(gw.url("/anthropic/v1/messages"))
+        .header("litellm_user_api_key", "sk-master")
+        .header("authorization", "Bearer something-for-the-provider")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), 401);
+    let r = &mock.requests()[0];
+    assert_eq!(r.header("litellm_user_api_key"), None, "the gateway key stays here");
+    assert_eq!(r.header("authorization"), None);
+    assert_eq!(r.header("x-api-key"), Some("sk-ant-env"));
 }
 
 #[tokio::test]
