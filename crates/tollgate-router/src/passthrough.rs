@@ -14,6 +14,7 @@ use futures::stream::BoxStream;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use tollgate_core::{GatewayError, ModelRef, Provider, Usage};
+use tollgate_providers::bedrock::EventStreamFramer;
 use tollgate_providers::operations::PassthroughCall;
 use tollgate_providers::sse::SseDecoder;
 use tollgate_providers::{Adapter, ProviderParams, UpstreamRequest};
@@ -226,11 +227,11 @@ impl Router {
         for h in HOP_HEADERS {
             headers.remove(*h);
         }
-        let sse = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("text/event-stream"));
-        let scanner = UsageScanner::new(sse);
+        let scanner = UsageScanner::for_content_type(
+            headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
         let sink: Box<dyn FnOnce(Option<Usage>) + Send> = if status.is_success() {
             Box::new(move |u| {
                 on_usage(crate::OperationUsage {
@@ -258,56 +259,111 @@ impl Router {
     }
 }
 
-/// Reads usage from a body as it passes: every SSE event (the largest count seen wins, since
-/// providers report running totals), or a whole JSON body at the end.
+/// Reads usage from a body as it passes: every SSE event or AWS event-stream message (the
+/// largest count seen wins, since providers report running totals), or a whole JSON body at
+/// the end.
 #[derive(Debug)]
 pub struct UsageScanner {
-    sse: Option<SseDecoder>,
-    buf: BytesMut,
-    overflow: bool,
+    mode: ScanMode,
     usage: Option<Usage>,
+}
+
+#[derive(Debug)]
+enum ScanMode {
+    Sse(SseDecoder),
+    /// Bedrock's binary event stream; `None` once it turned out corrupt.
+    EventStream(Option<EventStreamFramer>),
+    Json {
+        buf: BytesMut,
+        overflow: bool,
+    },
 }
 
 impl UsageScanner {
     /// A scanner for an SSE body (`true`) or a JSON one.
     pub fn new(sse: bool) -> Self {
-        Self {
-            sse: sse.then(SseDecoder::new),
-            buf: BytesMut::new(),
-            overflow: false,
-            usage: None,
+        let mode = if sse {
+            ScanMode::Sse(SseDecoder::new())
+        } else {
+            ScanMode::Json {
+                buf: BytesMut::new(),
+                overflow: false,
+            }
+        };
+        Self { mode, usage: None }
+    }
+
+    /// The scanner for a body of this content type.
+    pub fn for_content_type(content_type: Option<&str>) -> Self {
+        let ct = content_type.unwrap_or_default().to_ascii_lowercase();
+        if ct.starts_with("application/vnd.amazon.eventstream") {
+            Self {
+                mode: ScanMode::EventStream(Some(EventStreamFramer::new())),
+                usage: None,
+            }
+        } else {
+            Self::new(ct.starts_with("text/event-stream"))
         }
     }
 
     /// Feeds the next bytes.
     pub fn feed(&mut self, bytes: &[u8]) {
-        if let Some(decoder) = &mut self.sse {
-            for ev in decoder.feed(bytes) {
-                if let Ok(v) = serde_json::from_slice::<Value>(&ev.data) {
-                    merge(&mut self.usage, usage_from_json(&v));
+        match &mut self.mode {
+            ScanMode::Sse(decoder) => {
+                for ev in decoder.feed(bytes) {
+                    if let Ok(v) = serde_json::from_slice::<Value>(&ev.data) {
+                        merge(&mut self.usage, usage_from_json(&v));
+                    }
                 }
             }
-        } else if !self.overflow {
-            if self.buf.len() + bytes.len() > MAX_SCANNED {
-                self.overflow = true;
-                self.buf = BytesMut::new();
-            } else {
-                self.buf.extend_from_slice(bytes);
+            ScanMode::EventStream(framer) => {
+                let Some(f) = framer else { return };
+                f.push(bytes);
+                loop {
+                    match f.next_frame() {
+                        Ok(Some(frame)) => {
+                            if let Ok(v) = serde_json::from_slice::<Value>(&frame.payload) {
+                                merge(&mut self.usage, usage_from_json(&v));
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            // The client gets the bytes regardless; only usage is lost.
+                            *framer = None;
+                            break;
+                        }
+                    }
+                }
+            }
+            ScanMode::Json { buf, overflow } => {
+                if *overflow {
+                } else if buf.len() + bytes.len() > MAX_SCANNED {
+                    *overflow = true;
+                    *buf = BytesMut::new();
+                } else {
+                    buf.extend_from_slice(bytes);
+                }
             }
         }
     }
 
     /// The usage found, once the body ended.
     pub fn finish(mut self) -> Option<Usage> {
-        if let Some(decoder) = &mut self.sse {
-            if let Some(ev) = decoder.finish() {
-                if let Ok(v) = serde_json::from_slice::<Value>(&ev.data) {
-                    merge(&mut self.usage, usage_from_json(&v));
+        match &mut self.mode {
+            ScanMode::Sse(decoder) => {
+                if let Some(ev) = decoder.finish() {
+                    if let Ok(v) = serde_json::from_slice::<Value>(&ev.data) {
+                        merge(&mut self.usage, usage_from_json(&v));
+                    }
                 }
             }
-        } else if !self.overflow {
-            if let Ok(v) = serde_json::from_slice::<Value>(&self.buf) {
-                merge(&mut self.usage, usage_from_json(&v));
+            ScanMode::EventStream(_) => {}
+            ScanMode::Json { buf, overflow } => {
+                if !*overflow {
+                    if let Ok(v) = serde_json::from_slice::<Value>(buf) {
+                        merge(&mut self.usage, usage_from_json(&v));
+                    }
+                }
             }
         }
         self.usage
@@ -348,6 +404,7 @@ pub fn usage_from_json(v: &Value) -> Option<Usage> {
         v.pointer("/message/usage"),
         v.pointer("/response/usage"),
         v.pointer("/meta/billed_units"),
+        v.get("amazon-bedrock-invocationMetrics"),
     ]
     .into_iter()
     .flatten()
@@ -366,8 +423,18 @@ fn usage_fields(u: &Value) -> Option<Usage> {
         keys.iter()
             .find_map(|k| src.get(*k).and_then(Value::as_u64))
     };
-    let prompt = n(&["input_tokens", "inputTokens", "promptTokenCount"]);
-    let completion = n(&["output_tokens", "outputTokens", "candidatesTokenCount"]);
+    let prompt = n(&[
+        "input_tokens",
+        "inputTokens",
+        "promptTokenCount",
+        "inputTokenCount",
+    ]);
+    let completion = n(&[
+        "output_tokens",
+        "outputTokens",
+        "candidatesTokenCount",
+        "outputTokenCount",
+    ]);
     if prompt.is_none() && completion.is_none() {
         return None;
     }
@@ -488,6 +555,49 @@ mod tests {
         assert_eq!(scan(true, chat, 7).unwrap().total_tokens, 4);
         let responses = b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":2,\"total_tokens\":11}}}\n\n";
         assert_eq!(scan(true, responses, 10).unwrap().total_tokens, 11);
+    }
+
+    #[test]
+    fn bedrock_event_streams_are_read_at_every_split() {
+        let Some(dir) = std::env::var_os("TOLLGATE_FIXTURES")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../../shared/fixtures")
+                    .canonicalize()
+                    .ok()
+            })
+        else {
+            eprintln!("skipping: recorded fixtures not found");
+            return;
+        };
+        let Ok(b64) = std::fs::read_to_string(dir.join("bedrock/converse_stream.b64")) else {
+            eprintln!("skipping: bedrock/converse_stream.b64 not found");
+            return;
+        };
+        let decoded = {
+            use base64::Engine;
+            let text: String = b64.split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap()
+        };
+        let whole = {
+            let mut s = UsageScanner::for_content_type(Some("application/vnd.amazon.eventstream"));
+            s.feed(&decoded);
+            s.finish().unwrap()
+        };
+        assert!(whole.prompt_tokens > 0 && whole.completion_tokens > 0);
+        for split in [1, 7, 64, 333] {
+            let mut s = UsageScanner::for_content_type(Some("application/vnd.amazon.eventstream"));
+            for c in decoded.chunks(split) {
+                s.feed(c);
+            }
+            assert_eq!(s.finish().unwrap(), whole);
+        }
+        let metrics = br#"{"bytes":"","amazon-bedrock-invocationMetrics":{"inputTokenCount":7,"outputTokenCount":3}}"#;
+        let u = usage_from_json(&serde_json::from_slice(metrics).unwrap()).unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (7, 3));
     }
 
     #[tokio::test]

@@ -111,7 +111,10 @@ async fn streamed_completions_are_forwarded() {
     assert_eq!(data.last().unwrap(), "[DONE]");
     for d in &data[..data.len() - 1] {
         let v: Value = serde_json::from_str(d).unwrap();
-        assert_eq!(v["model"], "instruct", "every chunk carries the client's name");
+        assert_eq!(
+            v["model"], "instruct",
+            "every chunk carries the client's name"
+        );
     }
     let text: String = data[..data.len() - 1]
         .iter()

@@ -181,7 +181,11 @@ async fn a_gateway_key_is_required() {
         .unwrap();
     assert_ne!(resp.status(), 401);
     let r = &mock.requests()[0];
-    assert_eq!(r.header("litellm_user_api_key"), None, "the gateway key stays here");
+    assert_eq!(
+        r.header("litellm_user_api_key"),
+        None,
+        "the gateway key stays here"
+    );
     assert_eq!(r.header("authorization"), None);
     assert_eq!(r.header("x-api-key"), Some("sk-ant-env"));
 }
