@@ -133,6 +133,10 @@ def test_responses_native_for_openai(client, mock):
     assert sent["body"]["model"] == UPSTREAM_CHAT_MODEL
     assert sent["body"]["reasoning"] == {"effort": "low"}
 
+    again = client.responses.retrieve(response.id)
+    assert again.id == response.id
+    assert mock.requests()[-1]["path"] == f"/v1/responses/{response.id}", "asked of the provider"
+
     follow = client.responses.create(model=CHAT_MODEL, input="Again", previous_response_id=response.id)
     assert follow.previous_response_id == response.id
     assert mock.requests()[-1]["body"]["previous_response_id"] == response.id

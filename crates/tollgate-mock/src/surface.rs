@@ -21,6 +21,9 @@ pub(crate) fn respond(
     body: &[u8],
     next_id: &AtomicU64,
 ) -> Option<Response> {
+    if let Some((_, rest)) = path.split_once("/responses/") {
+        return stored_response(method, rest);
+    }
     if *method != Method::POST || path.ends_with("/chat/completions") {
         return None;
     }
@@ -368,6 +371,49 @@ fn responses(req: &Value, seq: u64) -> Response {
         n + 3,
     ));
     sse_response(events)
+}
+
+/// `GET`/`DELETE /v1/responses/{id}`, `GET .../input_items`, `POST .../cancel`: the mock
+/// keeps nothing, so any `resp_mock*` id exists (as a completed default reply) and every other
+/// id is not found, in OpenAI's error shape.
+fn stored_response(method: &Method, rest: &str) -> Option<Response> {
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if !id.starts_with("resp_mock") {
+        return Some(crate::openai::error(
+            StatusCode::NOT_FOUND,
+            &format!("Response with id '{id}' not found."),
+            "invalid_request_error",
+            None,
+            None,
+        ));
+    }
+    let resp = match (method.as_str(), tail) {
+        ("GET", "") => {
+            let mut v = json!({"id": id, "object": "response", "created_at": unix_now(),
+                "status": "completed", "model": DEFAULT_MODEL, "output": [{"id": "msg_mock", "type": "message",
+                "status": "completed", "role": "assistant", "content": [{"type": "output_text",
+                "text": DEFAULT_REPLY, "annotations": []}]}], "parallel_tool_calls": true,
+                "tool_choice": "auto", "tools": []});
+            if let Some(o) = v.as_object_mut() {
+                o.insert("usage".into(), Value::Null);
+            }
+            ok_json(&v)
+        }
+        ("DELETE", "") => {
+            ok_json(&json!({"id": id, "object": "response.deleted", "deleted": true}))
+        }
+        ("GET", "input_items") => ok_json(&json!({"object": "list", "data": [], "first_id": null,
+            "last_id": null, "has_more": false})),
+        ("POST", "cancel") => crate::openai::error(
+            StatusCode::BAD_REQUEST,
+            "Only responses created with background=true can be cancelled",
+            "invalid_request_error",
+            None,
+            None,
+        ),
+        _ => return None,
+    };
+    Some(resp)
 }
 
 #[cfg(test)]

@@ -414,6 +414,49 @@ impl Adapter {
         }
     }
 
+    /// A request about a stored response at the provider (`GET /responses/{id}`, `DELETE`,
+    /// `.../input_items`, `.../cancel`): `suffix` is what follows `/responses`. `None` for
+    /// providers without the Responses API.
+    pub fn responses_item_request(
+        &self,
+        method: Method,
+        suffix: &str,
+        query: Option<&str>,
+    ) -> Result<Option<UpstreamRequest>, GatewayError> {
+        let Some(mut request) = self.responses_request(&Bytes::from_static(b"{}"))? else {
+            return Ok(None);
+        };
+        let (path, base_query) = match request.url.split_once('?') {
+            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+            None => (request.url.clone(), None),
+        };
+        let queries: Vec<&str> = base_query
+            .as_deref()
+            .into_iter()
+            .chain(query)
+            .filter(|q| !q.is_empty())
+            .collect();
+        request.url = if queries.is_empty() {
+            format!("{path}{suffix}")
+        } else {
+            format!("{path}{suffix}?{}", queries.join("&"))
+        };
+        request.headers.remove(http::header::CONTENT_TYPE);
+        request.body = if method == Method::POST {
+            Bytes::from_static(b"{}")
+        } else {
+            Bytes::new()
+        };
+        if method == Method::POST {
+            request.headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        request.method = method;
+        Ok(Some(request))
+    }
+
     /// The client's request forwarded to this provider's API with the gateway's credential
     /// (added here for key providers; SigV4 and OAuth tokens are added by
     /// [`Adapter::authorize`]).

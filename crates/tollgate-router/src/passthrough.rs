@@ -177,6 +177,67 @@ impl Router {
         }))
     }
 
+    /// A stored response the gateway does not hold (it was served natively): asked of each
+    /// OpenAI or Azure OpenAI deployment in config order until one does not answer 404
+    /// (unreachable ones are skipped). `None` when no deployment has the Responses API.
+    pub async fn responses_upstream(
+        &self,
+        method: http::Method,
+        suffix: &str,
+        query: Option<&str>,
+    ) -> Result<Option<PassthroughReply>, GatewayError> {
+        let mut last = None;
+        let mut failure = None;
+        for d in &self.inner.deployments {
+            if d.pattern.is_some() {
+                continue;
+            }
+            let Ok(adapter) = d.adapter_for(None, &self.inner.env) else {
+                continue;
+            };
+            let Some(request) = adapter.responses_item_request(method.clone(), suffix, query)?
+            else {
+                continue;
+            };
+            let timeout = d.timeout.or(self.inner.timeout).unwrap_or(DEFAULT_TIMEOUT);
+            let started = Instant::now();
+            // One deployment being down must not hide the response another one holds.
+            let reply = match self
+                .forward(&adapter, request, timeout, Box::new(|_| {}))
+                .await
+            {
+                Ok(reply) => reply,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    continue;
+                }
+            };
+            let reply = PassthroughReply {
+                info: CallInfo {
+                    model_group: d.model_name.clone(),
+                    deployment_id: d.id.clone(),
+                    api_base: adapter
+                        .api_base()
+                        .split('?')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    provider: adapter.provider_name().to_owned(),
+                    upstream: started.elapsed(),
+                },
+                ..reply
+            };
+            if reply.status != StatusCode::NOT_FOUND {
+                return Ok(Some(reply));
+            }
+            last = Some(reply);
+        }
+        match (last, failure) {
+            (None, Some(e)) => Err(e),
+            (last, _) => Ok(last),
+        }
+    }
+
     /// The adapter whose credential a pass-through call uses.
     fn passthrough_adapter(
         &self,

@@ -330,6 +330,52 @@ async fn responses_go_natively_to_openai_and_through_the_bridge_elsewhere() {
         "every field forwarded, only the model swapped"
     );
 
+    // The gateway does not hold it: retrieving, listing and deleting ask the provider.
+    mock.reset();
+    let got: Value = client()
+        .get(gw.url(&format!("/v1/responses/{id}")))
+        .bearer_auth("sk-master")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["id"], id.as_str());
+    let r = &mock.requests()[0];
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("GET", format!("/v1/responses/{id}").as_str())
+    );
+    assert_eq!(
+        r.header("authorization"),
+        Some("Bearer sk-deploy-openai"),
+        "the first OpenAI deployment"
+    );
+    let items = client()
+        .get(gw.url(&format!("/v1/responses/{id}/input_items?order=asc")))
+        .bearer_auth("sk-master")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(items.status(), 200);
+    assert_eq!(mock.requests()[1].query.as_deref(), Some("order=asc"));
+    let deleted = client()
+        .delete(gw.url(&format!("/v1/responses/{id}")))
+        .bearer_auth("sk-master")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(mock.requests()[2].method, "DELETE");
+    let missing = client()
+        .get(gw.url("/v1/responses/resp_nowhere"))
+        .bearer_auth("sk-master")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
     // A follow-up on the upstream's id is the upstream's to resolve.
     mock.reset();
     let resp = client()

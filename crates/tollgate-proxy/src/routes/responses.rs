@@ -46,8 +46,10 @@ pub async fn retrieve(
     let authorized = authenticate(&state, request).await;
     let result = async {
         authorized?;
-        let stored = find(&*state.responses, &id).await?;
-        Ok(Json(stored.response).into_response())
+        match state.responses.get(&id).await? {
+            Some(stored) => Ok(Json(stored.response).into_response()),
+            None => upstream(&state, http::Method::GET, &format!("/{id}"), None, &id).await,
+        }
     }
     .await;
     finish(&call, result)
@@ -64,7 +66,7 @@ pub async fn delete(
     let result = async {
         authorized?;
         if !state.responses.delete(&id).await? {
-            return Err(not_found(&id));
+            return upstream(&state, http::Method::DELETE, &format!("/{id}"), None, &id).await;
         }
         Ok(Json(json!({"id": id, "object": "response.deleted", "deleted": true})).into_response())
     }
@@ -80,14 +82,17 @@ pub async fn input_items(
     request: Request,
 ) -> Response {
     let call = call_id(request.headers());
-    let ascending = request
-        .uri()
-        .query()
+    let query = request.uri().query().map(str::to_owned);
+    let ascending = query
+        .as_deref()
         .is_some_and(|q| q.split('&').any(|kv| kv == "order=asc"));
     let authorized = authenticate(&state, request).await;
     let result = async {
         authorized?;
-        let stored = find(&*state.responses, &id).await?;
+        let Some(stored) = state.responses.get(&id).await? else {
+            let suffix = format!("/{id}/input_items");
+            return upstream(&state, http::Method::GET, &suffix, query.as_deref(), &id).await;
+        };
         let mut data = stored.input_items;
         if !ascending {
             data.reverse();
@@ -115,7 +120,10 @@ pub async fn cancel(
     let authorized = authenticate(&state, request).await;
     let result = async {
         authorized?;
-        find(&*state.responses, &id).await?;
+        if state.responses.get(&id).await?.is_none() {
+            let suffix = format!("/{id}/cancel");
+            return upstream(&state, http::Method::POST, &suffix, None, &id).await;
+        }
         Err(GatewayError::invalid_request(
             "Only responses created with background=true can be cancelled",
             None,
@@ -140,8 +148,28 @@ fn not_found(id: &str) -> GatewayError {
     }
 }
 
-async fn find(store: &dyn ResponseStore, id: &str) -> Result<StoredResponse, GatewayError> {
-    store.get(id).await?.ok_or_else(|| not_found(id))
+/// A response the gateway does not hold was served natively: the provider answers for it
+/// (its status and body as they are); with no provider to ask, it is not found.
+async fn upstream(
+    state: &AppState,
+    method: http::Method,
+    suffix: &str,
+    query: Option<&str>,
+    id: &str,
+) -> Result<Response, GatewayError> {
+    let Some(reply) = state
+        .router
+        .responses_upstream(method, suffix, query)
+        .await?
+    else {
+        return Err(not_found(id));
+    };
+    let mut response = Response::new(Body::from_stream(
+        reply.body.map(|r| r.map_err(std::io::Error::other)),
+    ));
+    *response.status_mut() = reply.status;
+    *response.headers_mut() = reply.headers;
+    Ok(response)
 }
 
 fn unix_now() -> i64 {
