@@ -16,7 +16,7 @@ use tollgate_core::GatewayError;
 use tollgate_providers::operations::{FormPart, MultipartForm, Operation, OperationBody};
 use tollgate_router::{CallContext, OperationBodyOut};
 
-use super::usage::{UsageRecord, record};
+use super::usage::{UsageRecord, deferred, record};
 use super::{call_id, content_length, finish, timeout_header};
 use crate::body::read_limited;
 use crate::headers;
@@ -121,20 +121,7 @@ async fn respond(
         stream_timeout: timeout_header(&parts.headers, "x-litellm-stream-timeout")?,
         route: op.route(),
     };
-    // Streamed answers report usage when they end; the record is filled in then.
-    let pending = Arc::new(std::sync::Mutex::new(None::<UsageRecord>));
-    let sink_state = Arc::clone(&state);
-    let sink_pending = Arc::clone(&pending);
-    let sink = Box::new(move |usage| {
-        let taken = sink_pending
-            .lock()
-            .map(|mut p| p.take())
-            .unwrap_or_default();
-        if let Some(mut r) = taken {
-            r.usage = usage;
-            record(&sink_state, r);
-        }
-    });
+    let (sink, pending) = deferred(&state);
     let out = state.router.operation(op, body, &ctx, sink).await?;
     let rec = UsageRecord {
         route: op.route().to_owned(),
@@ -150,9 +137,7 @@ async fn respond(
             Body::from(bytes)
         }
         OperationBodyOut::Stream(stream) => {
-            if let Ok(mut p) = pending.lock() {
-                *p = Some(rec);
-            }
+            pending.fill(rec);
             Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other)))
         }
     };

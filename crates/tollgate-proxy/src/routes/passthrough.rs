@@ -15,7 +15,7 @@ use tollgate_core::GatewayError;
 use tollgate_providers::operations::{PassthroughCall, forwardable_headers};
 use tollgate_router::{CallContext, PassthroughProvider};
 
-use super::usage::{UsageRecord, record};
+use super::usage::{UsageRecord, deferred};
 use super::{call_id, content_length, finish, timeout_header};
 use crate::body::read_limited;
 use crate::headers;
@@ -77,25 +77,16 @@ async fn respond(
         stream_timeout: None,
         route: "/passthrough",
     };
-    let sink_state = Arc::clone(&state);
-    let route = full_path.clone();
-    let sink_model = model.clone();
-    let sink = Box::new(move |usage: tollgate_router::OperationUsage| {
-        if usage.tokens.is_some() {
-            record(
-                &sink_state,
-                UsageRecord {
-                    route,
-                    model: sink_model,
-                    model_group: String::new(),
-                    deployment_id: String::new(),
-                    provider: provider.prefix().to_owned(),
-                    usage,
-                },
-            );
-        }
-    });
+    let (sink, pending) = deferred(&state);
     let reply = state.router.passthrough(provider, call, &ctx, sink).await?;
+    pending.fill(UsageRecord {
+        route: full_path.clone(),
+        model,
+        model_group: reply.info.model_group.clone(),
+        deployment_id: reply.info.deployment_id.clone(),
+        provider: reply.info.provider.clone(),
+        usage: tollgate_router::OperationUsage::default(),
+    });
     let mut response = Response::new(Body::from_stream(
         reply.body.map(|r| r.map_err(std::io::Error::other)),
     ));

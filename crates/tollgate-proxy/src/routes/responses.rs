@@ -23,7 +23,7 @@ use tollgate_bridge::responses::{
 use tollgate_core::chat::StreamOptions;
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
 
-use super::usage::{UsageRecord, record};
+use super::usage::{UsageRecord, deferred};
 use super::{call_context, call_id, content_length, finish, routed_error};
 use crate::body::{RESPONSES, parse_json, read_limited};
 use crate::headers;
@@ -228,26 +228,20 @@ async fn respond(
         None => false,
     };
     if !stored_here {
-        let sink_state = Arc::clone(state);
-        let model = req.model.clone();
-        let sink = Box::new(move |usage: tollgate_router::OperationUsage| {
-            record(
-                &sink_state,
-                UsageRecord {
-                    route: "/v1/responses".into(),
-                    model: Some(model),
-                    model_group: String::new(),
-                    deployment_id: String::new(),
-                    provider: "OpenAI".into(),
-                    usage,
-                },
-            );
-        });
+        let (sink, pending) = deferred(state);
         if let Some(reply) = state
             .router
             .responses_native(&bytes, &req.model, &ctx, sink)
             .await?
         {
+            pending.fill(UsageRecord {
+                route: "/v1/responses".into(),
+                model: Some(req.model.clone()),
+                model_group: reply.info.model_group.clone(),
+                deployment_id: reply.info.deployment_id.clone(),
+                provider: reply.info.provider.clone(),
+                usage: tollgate_router::OperationUsage::default(),
+            });
             let mut response = Response::new(Body::from_stream(
                 reply.body.map(|r| r.map_err(std::io::Error::other)),
             ));

@@ -1,7 +1,9 @@
 //! Where the usage of operation and pass-through calls leaves the proxy: [`record`] is the
 //! single call site a spend writer connects to.
 
-use tollgate_router::OperationUsage;
+use std::sync::{Arc, Mutex};
+
+use tollgate_router::{OperationUsage, UsageSink};
 
 use crate::state::AppState;
 
@@ -39,4 +41,114 @@ pub fn record(_state: &AppState, record: UsageRecord) {
         audio_seconds = record.usage.audio_seconds.unwrap_or(0.0),
         "usage"
     );
+}
+
+/// Usage and the record it belongs to, which arrive in either order: a streamed answer
+/// reports usage after the handler has built the record, speech reports it before.
+#[derive(Default)]
+struct Slot {
+    record: Option<UsageRecord>,
+    usage: Option<OperationUsage>,
+}
+
+impl Slot {
+    /// The completed record once both halves are in.
+    fn with_usage(&mut self, usage: OperationUsage) -> Option<UsageRecord> {
+        match self.record.take() {
+            Some(mut r) => {
+                r.usage = usage;
+                Some(r)
+            }
+            None => {
+                self.usage = Some(usage);
+                None
+            }
+        }
+    }
+
+    fn with_record(&mut self, mut record: UsageRecord) -> Option<UsageRecord> {
+        match self.usage.take() {
+            Some(u) => {
+                record.usage = u;
+                Some(record)
+            }
+            None => {
+                self.record = Some(record);
+                None
+            }
+        }
+    }
+}
+
+/// The other half of a [`deferred`] sink: the record, once the call's deployment is known.
+pub(crate) struct Deferred {
+    state: Arc<AppState>,
+    slot: Arc<Mutex<Slot>>,
+}
+
+impl Deferred {
+    /// Supplies the record; it is passed to [`record`] as soon as its usage is known too.
+    pub(crate) fn fill(self, rec: UsageRecord) {
+        let done = self.slot.lock().ok().and_then(|mut s| s.with_record(rec));
+        if let Some(r) = done {
+            record(&self.state, r);
+        }
+    }
+}
+
+/// A usage sink for the engine whose record is completed later with [`Deferred::fill`].
+pub(crate) fn deferred(state: &Arc<AppState>) -> (UsageSink, Deferred) {
+    let slot = Arc::new(Mutex::new(Slot::default()));
+    let sink_slot = Arc::clone(&slot);
+    let sink_state = Arc::clone(state);
+    let sink: UsageSink = Box::new(move |usage| {
+        let done = sink_slot.lock().ok().and_then(|mut s| s.with_usage(usage));
+        if let Some(r) = done {
+            record(&sink_state, r);
+        }
+    });
+    (
+        sink,
+        Deferred {
+            state: Arc::clone(state),
+            slot,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> UsageRecord {
+        UsageRecord {
+            route: "/v1/audio/speech".into(),
+            model: None,
+            model_group: "tts".into(),
+            deployment_id: "d".into(),
+            provider: "OpenAI".into(),
+            usage: OperationUsage::default(),
+        }
+    }
+
+    #[test]
+    fn usage_and_record_meet_in_either_order() {
+        let usage = OperationUsage {
+            characters: Some(12),
+            ..OperationUsage::default()
+        };
+        let mut before = Slot::default();
+        assert!(before.with_usage(usage.clone()).is_none());
+        assert_eq!(
+            before.with_record(rec()).unwrap().usage.characters,
+            Some(12)
+        );
+        let mut after = Slot::default();
+        assert!(after.with_record(rec()).is_none());
+        let done = after.with_usage(usage).unwrap();
+        assert_eq!(
+            (done.model_group.as_str(), done.usage.characters),
+            ("tts", Some(12))
+        );
+    }
 }
