@@ -47,6 +47,18 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/openai/deployments/{model}/completions",
             post(operations::completions_for_model),
         )
+        .route(
+            "/openai/deployments/{model}/images/generations",
+            post(operations::images_for_model),
+        )
+        .route(
+            "/openai/deployments/{model}/audio/transcriptions",
+            post(operations::transcriptions_for_model),
+        )
+        .route(
+            "/openai/deployments/{model}/audio/speech",
+            post(operations::speech_for_model),
+        )
         .route("/v1/images/generations", post(operations::images))
         .route("/images/generations", post(operations::images))
         .route("/v1/audio/transcriptions", post(operations::transcriptions))

@@ -265,6 +265,17 @@ async fn images_go_to_openai_and_azure_and_are_refused_elsewhere() {
     assert_eq!(sent[0].query.as_deref(), Some("api-version=2024-02-01"));
     assert_eq!(sent[0].header("api-key"), Some("az-key"));
 
+    // Azure OpenAI's URL shape on the gateway, as AzureOpenAI clients call it.
+    mock.reset();
+    let resp = post(
+        &gw,
+        "/openai/deployments/dalle/images/generations?api-version=2024-02-01",
+        json!({"prompt": "a fox"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(mock.requests()[0].body["model"], "dall-e-3");
+
     mock.reset();
     let resp = post(
         &gw,
@@ -387,6 +398,14 @@ async fn speech_streams_the_audio_bytes() {
     let sent = mock.requests();
     assert_eq!(sent[0].body["model"], "tts-1");
     assert_eq!(sent[0].body["voice"], "alloy");
+    let resp = post(
+        &gw,
+        "/openai/deployments/tts/audio/speech",
+        json!({"input": "hi", "voice": "alloy"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(mock.requests()[1].body["model"], "tts-1");
 }
 
 #[tokio::test]

@@ -36,6 +36,34 @@ pub async fn completions_for_model(
     handle(state, Operation::Completions, Some(model), request).await
 }
 
+/// `/openai/deployments/{model}/images/generations` (Azure OpenAI's URL shape, as
+/// `AzureOpenAI` clients call it): the path's model overrides the body's.
+pub async fn images_for_model(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    request: Request,
+) -> Response {
+    handle(state, Operation::ImageGenerations, Some(model), request).await
+}
+
+/// `/openai/deployments/{model}/audio/transcriptions`.
+pub async fn transcriptions_for_model(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    request: Request,
+) -> Response {
+    handle(state, Operation::AudioTranscriptions, Some(model), request).await
+}
+
+/// `/openai/deployments/{model}/audio/speech`.
+pub async fn speech_for_model(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    request: Request,
+) -> Response {
+    handle(state, Operation::AudioSpeech, Some(model), request).await
+}
+
 /// `/v1/images/generations`.
 pub async fn images(State(state): State<Arc<AppState>>, request: Request) -> Response {
     handle(state, Operation::ImageGenerations, None, request).await
