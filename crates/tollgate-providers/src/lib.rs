@@ -21,6 +21,7 @@ pub mod params;
 pub mod sse;
 pub mod stream_event;
 pub mod transport;
+pub mod usage_scan;
 pub mod vertex;
 
 use bytes::Bytes;
