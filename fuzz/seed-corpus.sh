@@ -99,6 +99,21 @@ case "$target" in
             n=$((n + 1))
         done < <(find "$fixtures" -type f -name '*.json' ! -name '*.request.json' | sort)
         ;;
+    usage_scan)
+        # Byte 0 picks the format the scanner expects: 0 JSON, 1 SSE, 2 AWS event stream.
+        while IFS= read -r f; do
+            case "$f" in
+                *.b64) format='\x02' ;;
+                *) format='\x01' ;;
+            esac
+            { printf "$format$split_header"; stream_body "$f"; } >"$out/$(seed_name "$f")"
+            n=$((n + 1))
+        done < <(stream_files)
+        while IFS= read -r f; do
+            { printf "\x00$split_header"; cat "$f"; } >"$out/$(seed_name "$f")"
+            n=$((n + 1))
+        done < <(find "$fixtures" -type f -name '*.json' ! -name '*.request.json' | sort)
+        ;;
     *)
         echo "$0: unknown target $target" >&2
         exit 2

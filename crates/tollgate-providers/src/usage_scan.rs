@@ -135,7 +135,7 @@ fn merge(into: &mut Option<Usage>, next: Option<Usage>) {
             u.total_tokens = u
                 .total_tokens
                 .max(next.total_tokens)
-                .max(u.prompt_tokens + u.completion_tokens);
+                .max(u.prompt_tokens.saturating_add(u.completion_tokens));
             if next.prompt_tokens_details.is_some() {
                 u.prompt_tokens_details = next.prompt_tokens_details;
             }
@@ -194,9 +194,18 @@ fn usage_fields(u: &Value) -> Option<Usage> {
     // Anthropic counts cached input apart from `input_tokens`; OpenAI's prompt includes it.
     let cache_read = n(&["cache_read_input_tokens", "cacheReadInputTokens"]).unwrap_or(0);
     let cache_write = n(&["cache_creation_input_tokens", "cacheWriteInputTokens"]).unwrap_or(0);
-    let prompt = prompt.unwrap_or(0) + cache_read + cache_write;
+    // Saturating: the counts come from the provider's bytes, and absurd ones must not panic.
+    let prompt = prompt
+        .unwrap_or(0)
+        .saturating_add(cache_read)
+        .saturating_add(cache_write);
     let completion = completion.unwrap_or(0);
-    let mut usage = Usage::new(prompt, completion);
+    let mut usage = Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: prompt.saturating_add(completion),
+        ..Usage::default()
+    };
     if let Some(total) = n(&["total_tokens", "totalTokens", "totalTokenCount"]) {
         usage.total_tokens = usage.total_tokens.max(total);
     }
@@ -246,6 +255,15 @@ mod tests {
         assert_eq!(scan(false, cohere, 64).unwrap().prompt_tokens, 70);
         assert_eq!(scan(false, b"{\"data\":[]}", 4), None);
         assert_eq!(scan(false, b"not json", 4), None);
+    }
+
+    #[test]
+    fn absurd_counts_saturate() {
+        let body = br#"{"usage":{"input_tokens":18446744073709551615,"cache_read_input_tokens":5,"output_tokens":18446744073709551615}}"#;
+        let u = scan(false, body, 9).unwrap();
+        assert_eq!(u.total_tokens, u64::MAX);
+        let sse = b"data: {\"usage\":{\"input_tokens\":18446744073709551615}}\n\ndata: {\"usage\":{\"output_tokens\":18446744073709551615}}\n\n";
+        assert_eq!(scan(true, sse, 5).unwrap().total_tokens, u64::MAX);
     }
 
     #[test]

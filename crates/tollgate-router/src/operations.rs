@@ -337,9 +337,9 @@ impl Router {
             }
             if let Some(u) = &response.usage {
                 let sum = usage.get_or_insert_with(Usage::default);
-                sum.prompt_tokens += u.prompt_tokens;
-                sum.completion_tokens += u.completion_tokens;
-                sum.total_tokens += u.total_tokens;
+                sum.prompt_tokens = sum.prompt_tokens.saturating_add(u.prompt_tokens);
+                sum.completion_tokens = sum.completion_tokens.saturating_add(u.completion_tokens);
+                sum.total_tokens = sum.total_tokens.saturating_add(u.total_tokens);
             }
             if first.is_none() {
                 first = Some((response, out.info));
