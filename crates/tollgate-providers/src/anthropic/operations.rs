@@ -7,11 +7,6 @@ use crate::operations::{self, PassthroughCall};
 use crate::transport::UpstreamRequest;
 
 impl AnthropicAdapter {
-    /// The model id sent upstream.
-    pub fn upstream_model(&self) -> &str {
-        &self.upstream_model
-    }
-
     /// The client's request to `{api_base}{path}` with the key, and `anthropic-version` when
     /// the client sent none (the API refuses requests without one).
     pub fn passthrough_request(
