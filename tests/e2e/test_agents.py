@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BRIDGE_MODEL, MASTER_KEY, REPO_ROOT, _start_gateway
+from conftest import BRIDGE_MODEL, CHAT_MODEL, MASTER_KEY, REPO_ROOT, _start_gateway
 
 CODEX = Path(os.environ.get("TOLLGATE_CODEX_BIN") or REPO_ROOT / "tests/e2e/agents/node_modules/.bin/codex")
 
