@@ -59,7 +59,7 @@ async fn respond(
             path: full_path.clone(),
         });
     };
-    authenticate(&state, &parts.headers, parts.uri.query())?;
+    authenticate(&state, &parts.headers, parts.uri.query()).await?;
     let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
     let model = serde_json::from_slice::<Value>(&bytes)
         .ok()
@@ -98,7 +98,7 @@ async fn respond(
 
 /// The usual key headers, or LiteLLM's pass-through header `litellm_user_api_key` (clients
 /// whose own `Authorization` carries the provider's format put the gateway key there).
-fn authenticate(
+async fn authenticate(
     state: &AppState,
     headers: &http::HeaderMap,
     query: Option<&str>,
@@ -106,9 +106,9 @@ fn authenticate(
     if let Some(key) = headers.get("litellm_user_api_key") {
         let mut only = http::HeaderMap::new();
         only.insert("x-litellm-api-key", key.clone());
-        return state.auth.authenticate(&only, None).map(|_| ());
+        return state.auth.authenticate(&only, None).await.map(|_| ());
     }
-    state.auth.authenticate(headers, query).map(|_| ())
+    state.auth.authenticate(headers, query).await.map(|_| ())
 }
 
 /// The query without the gateway key LiteLLM accepts as `?key=`.
