@@ -227,6 +227,7 @@ impl Router {
                 api_base: adapter.api_base().to_owned(),
                 provider: provider.to_owned(),
                 upstream: started.elapsed(),
+                attempts: crate::Attempts::default(),
             },
         })
     }

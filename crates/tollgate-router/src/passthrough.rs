@@ -138,6 +138,7 @@ impl Router {
                     .to_owned(),
                 provider: adapter.provider_name().to_owned(),
                 upstream: started.elapsed(),
+                attempts: crate::Attempts::default(),
             },
             ..reply
         })
@@ -220,6 +221,7 @@ impl Router {
                         .to_owned(),
                     provider: adapter.provider_name().to_owned(),
                     upstream: started.elapsed(),
+                    attempts: crate::Attempts::default(),
                 },
                 ..reply
             };
@@ -311,6 +313,7 @@ impl Router {
                 api_base: String::new(),
                 provider: provider.to_owned(),
                 upstream: std::time::Duration::ZERO,
+                attempts: crate::Attempts::default(),
             },
         })
     }

@@ -14,10 +14,10 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 use tollgate_core::GatewayError;
 use tollgate_providers::operations::{FormPart, MultipartForm, Operation, OperationBody};
-use tollgate_router::{CallContext, OperationBodyOut};
+use tollgate_router::OperationBodyOut;
 
 use super::usage::{UsageRecord, deferred, record};
-use super::{call_id, content_length, finish, timeout_header};
+use super::{call_context, call_id, content_length, finish};
 use crate::body::read_limited;
 use crate::headers;
 use crate::state::AppState;
@@ -147,11 +147,7 @@ async fn respond(
         body.set_model(&model);
     }
     let requested_model = body.model().map(str::to_owned);
-    let ctx = CallContext {
-        timeout: timeout_header(&parts.headers, "x-litellm-timeout")?,
-        stream_timeout: timeout_header(&parts.headers, "x-litellm-stream-timeout")?,
-        route: op.route(),
-    };
+    let ctx = call_context(&parts.headers, op.route())?;
     let (sink, pending) = deferred(&state);
     let out = state.router.operation(op, body, &ctx, sink).await?;
     let rec = UsageRecord {

@@ -13,10 +13,10 @@ use futures::StreamExt;
 use serde_json::Value;
 use tollgate_core::GatewayError;
 use tollgate_providers::operations::{PassthroughCall, forwardable_headers};
-use tollgate_router::{CallContext, PassthroughProvider};
+use tollgate_router::PassthroughProvider;
 
 use super::usage::{UsageRecord, deferred};
-use super::{call_id, content_length, finish, timeout_header};
+use super::{call_context, call_id, content_length, finish};
 use crate::body::read_limited;
 use crate::headers;
 use crate::state::AppState;
@@ -72,11 +72,7 @@ async fn respond(
         headers: forwardable_headers(&parts.headers, custom.as_slice()),
         body: bytes,
     };
-    let ctx = CallContext {
-        timeout: timeout_header(&parts.headers, "x-litellm-timeout")?,
-        stream_timeout: None,
-        route: "/passthrough",
-    };
+    let ctx = call_context(&parts.headers, "/passthrough")?;
     let (sink, pending) = deferred(&state);
     let reply = state.router.passthrough(provider, call, &ctx, sink).await?;
     pending.fill(UsageRecord {
