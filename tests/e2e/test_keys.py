@@ -15,7 +15,7 @@ import anthropic
 import openai
 import pytest
 
-from conftest import CHAT_MODEL, CLAUDE_MODEL, EMBED_MODEL, MASTER_KEY
+from conftest import BRIDGE_MODEL, CHAT_MODEL, CLAUDE_MODEL, EMBED_MODEL, MASTER_KEY
 
 
 @dataclass
@@ -195,4 +195,43 @@ def test_messages_budget_refusal_is_anthropic_shaped(gateway, mock):
     assert e.value.status_code == 429
     assert e.value.body["type"] == "error"
     assert "budget" in e.value.body["error"]["message"].lower()
+    assert mock.requests() == []
+
+
+def test_every_model_route_is_admitted_and_logged(gateway, mock):
+    key = new_key(gateway)
+    client = gateway.client(api_key=key)
+    completion = client.completions.with_raw_response.create(model=CHAT_MODEL, prompt="Say hello", max_tokens=10)
+    assert float(completion.headers["x-litellm-response-cost"]) > 0
+    client.images.generate(model=CHAT_MODEL, prompt="a fox")
+    client.responses.create(model=CHAT_MODEL, input="Say hello")  # native: OpenAI's own API
+    mock.script({"reply": "Hello."})
+    bridged = client.responses.with_raw_response.create(model=BRIDGE_MODEL, input="Say hello")
+    assert bridged.headers["x-litellm-response-cost"] is not None
+    list(client.responses.create(model=BRIDGE_MODEL, input="Say hello", stream=True))
+
+    want = {"atext_completion": 1, "aimage_generation": 1, "aresponses": 3}
+    rows = wait_for(
+        lambda: (r := admin(gateway, "GET", f"/spend/logs?api_key={key}&summarize=false").json())
+        and len(r) >= sum(want.values())
+        and r
+    )
+    seen: dict[str, int] = {}
+    for row in rows:
+        assert row["status"] == "success", row
+        seen[row["call_type"]] = seen.get(row["call_type"], 0) + 1
+    assert seen == want
+    assert all(r["total_tokens"] > 0 for r in rows if r["call_type"] != "aimage_generation")
+
+
+def test_operation_routes_enforce_the_model_allow_list_and_budgets(gateway, mock):
+    key = new_key(gateway, models=[EMBED_MODEL])
+    client = gateway.client(api_key=key)
+    with pytest.raises(openai.PermissionDeniedError):
+        client.images.generate(model=CHAT_MODEL, prompt="a fox")
+    with pytest.raises(openai.PermissionDeniedError):
+        client.responses.create(model=CHAT_MODEL, input="hi")
+    broke = gateway.client(api_key=new_key(gateway, max_budget=0))
+    with pytest.raises(openai.RateLimitError):
+        broke.completions.create(model=CHAT_MODEL, prompt="hi")
     assert mock.requests() == []

@@ -42,6 +42,18 @@ impl Operation {
         }
     }
 
+    /// LiteLLM's `call_type` for the spend log.
+    pub fn call_type(self) -> &'static str {
+        match self {
+            Self::Completions => "atext_completion",
+            Self::ImageGenerations => "aimage_generation",
+            Self::AudioTranscriptions => "atranscription",
+            Self::AudioSpeech => "aspeech",
+            Self::Moderations => "amoderation",
+            Self::Rerank => "arerank",
+        }
+    }
+
     /// The path below an OpenAI-format base (`images/generations`).
     pub fn suffix(self) -> &'static str {
         match self {

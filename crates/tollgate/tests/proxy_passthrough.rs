@@ -105,6 +105,35 @@ async fn anthropic_passthrough_swaps_the_key_and_forwards_bytes() {
         "gateway key leaked: {:?}",
         r.headers
     );
+
+    // The call is logged with the usage the answer carried, priced from the body's model
+    // (claude-sonnet-4-5: $3 in, $15 out per million tokens).
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = client()
+            .get(gw.url("/spend/logs?summarize=false"))
+            .bearer_auth("sk-master")
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap();
+        if !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["call_type"], "pass_through_endpoint");
+    assert_eq!(row["prompt_tokens"], 5);
+    assert_eq!(row["completion_tokens"], 2);
+    let spend = row["spend"].as_f64().unwrap();
+    assert!(
+        (spend - (5.0 * 3e-6 + 2.0 * 15e-6)).abs() < 1e-12,
+        "{spend}"
+    );
 }
 
 #[tokio::test]

@@ -93,6 +93,9 @@ pub struct Accounting {
     master_hash: Option<String>,
 }
 
+/// LiteLLM's `call_type` of provider pass-through calls.
+pub const PASS_THROUGH_CALL_TYPE: &str = "pass_through_endpoint";
+
 /// Where the database is: `general_settings.database_url` (or `DATABASE_URL`, which the config
 /// loader already applies), else `tollgate.db` beside the config file.
 pub fn database_url(config: &Config, config_dir: Option<&Path>) -> Option<String> {
@@ -553,7 +556,12 @@ impl Accounting {
             .and_then(|k| k.user_id.as_deref())
             .and_then(|u| self.user(u));
         let end_user = spec.end_user.as_deref().and_then(|e| self.end_user(e));
-        if let Some(k) = &key {
+        // Calls that name no model (provider pass-through, moderations without one) are not
+        // subject to model allow-lists; budgets and limits still apply.
+        if let Some(k) = &key
+            && !spec.model.is_empty()
+            && spec.call_type != PASS_THROUGH_CALL_TYPE
+        {
             self.check_models(k, team.as_deref(), user.as_deref(), &spec.model)?;
         }
         if let Some(t) = &team {

@@ -17,7 +17,10 @@ use tollgate_providers::operations::{FormPart, MultipartForm, Operation, Operati
 use tollgate_router::OperationBodyOut;
 
 use super::usage::{UsageRecord, deferred, record};
-use super::{call_context, call_id, content_length, finish};
+use super::{
+    admit, call_context, call_id, content_length, end_user, failed, finish, settled, tags,
+};
+use crate::accounting::CallSpec;
 use crate::body::read_limited;
 use crate::headers;
 use crate::state::AppState;
@@ -97,7 +100,10 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(state, op, path_model, request, started).await)
+    finish(
+        &id,
+        respond(state, op, path_model, request, started, &id).await,
+    )
 }
 
 async fn respond(
@@ -106,13 +112,15 @@ async fn respond(
     path_model: Option<String>,
     request: Request,
     started: Instant,
+    call_id: &str,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    state
+    let identity = state
         .auth
         .authenticate(&parts.headers, parts.uri.query())
         .await?;
     let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
+    let prompt_bytes = bytes.len();
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -148,8 +156,42 @@ async fn respond(
     }
     let requested_model = body.model().map(str::to_owned);
     let ctx = call_context(&parts.headers, op.route())?;
+    // Admitted like chat (key access to the model, budgets, limits) and recorded once.
+    let json = match &body {
+        OperationBody::Json(m) => Some(m),
+        OperationBody::Multipart(_) => None,
+    };
+    let spec = CallSpec {
+        call_id: call_id.to_owned(),
+        call_type: op.call_type(),
+        model: requested_model.clone().unwrap_or_default(),
+        end_user: end_user(
+            &parts.headers,
+            json.and_then(|m| m.get("user")).and_then(Value::as_str),
+        ),
+        tags: tags(
+            json.and_then(|m| m.get("metadata"))
+                .and_then(Value::as_object),
+            json.and_then(|m| m.get("tags")),
+        ),
+        metadata: json.and_then(|m| m.get("metadata")).cloned(),
+        prompt_bytes,
+        max_output_tokens: json
+            .and_then(|m| m.get("max_tokens"))
+            .and_then(Value::as_u64),
+    };
+    let admission = match admit(&state, &identity, spec).await {
+        Ok(a) => a,
+        Err(refused) => return Ok(*refused),
+    };
     let (sink, pending) = deferred(&state);
-    let out = state.router.operation(op, body, &ctx, sink).await?;
+    let out = match state.router.operation(op, body, &ctx, sink).await {
+        Ok(out) => out,
+        Err(e) => {
+            failed(admission, &e);
+            return Err(e);
+        }
+    };
     let rec = UsageRecord {
         route: op.route().to_owned(),
         model: requested_model,
@@ -158,17 +200,26 @@ async fn respond(
         provider: out.info.provider.clone(),
         usage: out.usage.clone(),
     };
-    let body = match out.body {
-        OperationBodyOut::Full(bytes) => {
-            record(&state, rec);
-            Body::from(bytes)
-        }
+    let (body, settle_now) = match out.body {
+        OperationBodyOut::Full(bytes) => (Body::from(bytes), Some((rec, admission))),
         OperationBodyOut::Stream(stream) => {
-            pending.fill(rec);
-            Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other)))
+            pending.fill(rec, admission);
+            (
+                Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other))),
+                None,
+            )
         }
     };
     let mut response = (StatusCode::OK, body).into_response();
+    if let Some((rec, admission)) = settle_now {
+        record(&state, rec.clone(), None);
+        settled(
+            admission,
+            &mut response,
+            rec.usage.tokens.as_ref(),
+            &out.info,
+        );
+    }
     let h = response.headers_mut();
     h.insert(http::header::CONTENT_TYPE, out.content_type);
     if h.get(http::header::CONTENT_TYPE)

@@ -16,7 +16,9 @@ use tollgate_providers::operations::{PassthroughCall, forwardable_headers};
 use tollgate_router::PassthroughProvider;
 
 use super::usage::{UsageRecord, deferred};
-use super::{call_context, call_id, content_length, finish};
+use super::{admit, call_context, call_id, content_length, end_user, failed, finish};
+use crate::accounting::{CallSpec, PASS_THROUGH_CALL_TYPE};
+use crate::auth::Identity;
 use crate::body::read_limited;
 use crate::headers;
 use crate::state::AppState;
@@ -39,13 +41,14 @@ pub const PREFIXES: &[(&str, PassthroughProvider)] = &[
 pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(state, request, started).await)
+    finish(&id, respond(state, request, started, &id).await)
 }
 
 async fn respond(
     state: Arc<AppState>,
     request: Request,
     started: Instant,
+    call_id: &str,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
     let full_path = parts.uri.path().to_owned();
@@ -59,11 +62,31 @@ async fn respond(
             path: full_path.clone(),
         });
     };
-    authenticate(&state, &parts.headers, parts.uri.query()).await?;
+    let identity = authenticate(&state, &parts.headers, parts.uri.query()).await?;
     let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
-    let model = serde_json::from_slice::<Value>(&bytes)
-        .ok()
+    let json = serde_json::from_slice::<Value>(&bytes).ok();
+    let model = json
+        .as_ref()
         .and_then(|v| v.get("model").and_then(Value::as_str).map(str::to_owned));
+    // Budgets and limits apply, and the spend row prices the body's model; the provider's
+    // own model names are not subject to the key's model allow-list, as in LiteLLM.
+    let spec = CallSpec {
+        call_id: call_id.to_owned(),
+        call_type: PASS_THROUGH_CALL_TYPE,
+        model: model.clone().unwrap_or_default(),
+        end_user: end_user(&parts.headers, None),
+        tags: Vec::new(),
+        metadata: None,
+        prompt_bytes: bytes.len(),
+        max_output_tokens: json
+            .as_ref()
+            .and_then(|v| v.get("max_tokens"))
+            .and_then(Value::as_u64),
+    };
+    let admission = match admit(&state, &identity, spec).await {
+        Ok(a) => a,
+        Err(refused) => return Ok(*refused),
+    };
     let custom = state.auth.key_header_name();
     let call = PassthroughCall {
         method: parts.method.clone(),
@@ -74,15 +97,24 @@ async fn respond(
     };
     let ctx = call_context(&parts.headers, "/passthrough")?;
     let (sink, pending) = deferred(&state);
-    let reply = state.router.passthrough(provider, call, &ctx, sink).await?;
-    pending.fill(UsageRecord {
-        route: full_path.clone(),
-        model,
-        model_group: reply.info.model_group.clone(),
-        deployment_id: reply.info.deployment_id.clone(),
-        provider: reply.info.provider.clone(),
-        usage: tollgate_router::OperationUsage::default(),
-    });
+    let reply = match state.router.passthrough(provider, call, &ctx, sink).await {
+        Ok(r) => r,
+        Err(e) => {
+            failed(admission, &e);
+            return Err(e);
+        }
+    };
+    pending.fill(
+        UsageRecord {
+            route: full_path.clone(),
+            model,
+            model_group: reply.info.model_group.clone(),
+            deployment_id: reply.info.deployment_id.clone(),
+            provider: reply.info.provider.clone(),
+            usage: tollgate_router::OperationUsage::default(),
+        },
+        admission,
+    );
     let mut response = Response::new(Body::from_stream(
         reply.body.map(|r| r.map_err(std::io::Error::other)),
     ));
@@ -98,13 +130,13 @@ async fn authenticate(
     state: &AppState,
     headers: &http::HeaderMap,
     query: Option<&str>,
-) -> Result<(), GatewayError> {
+) -> Result<Identity, GatewayError> {
     if let Some(key) = headers.get("litellm_user_api_key") {
         let mut only = http::HeaderMap::new();
         only.insert("x-litellm-api-key", key.clone());
-        return state.auth.authenticate(&only, None).await.map(|_| ());
+        return state.auth.authenticate(&only, None).await;
     }
-    state.auth.authenticate(headers, query).await.map(|_| ())
+    state.auth.authenticate(headers, query).await
 }
 
 /// The query without the gateway key LiteLLM accepts as `?key=`.

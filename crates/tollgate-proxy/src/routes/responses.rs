@@ -22,9 +22,14 @@ use tollgate_bridge::responses::{
 };
 use tollgate_core::chat::StreamOptions;
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
+use tollgate_router::CallContext;
 
 use super::usage::{UsageRecord, deferred};
-use super::{call_context, call_id, content_length, finish, routed_error};
+use super::{
+    admit, call_context, call_id, content_length, end_user, failed, finish, routed_error, settled,
+    tags,
+};
+use crate::accounting::{Admission, CallSpec, Outcome};
 use crate::body::{RESPONSES, parse_json, read_limited};
 use crate::headers;
 use crate::state::AppState;
@@ -33,7 +38,7 @@ use crate::state::AppState;
 pub async fn create(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(&state, request, started).await)
+    finish(&id, respond(&state, request, started, &id).await)
 }
 
 /// `GET /v1/responses/{id}`.
@@ -206,9 +211,10 @@ async fn respond(
     state: &Arc<AppState>,
     request: Request,
     started: Instant,
+    call_id: &str,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    state
+    let identity = state
         .auth
         .authenticate(&parts.headers, parts.uri.query())
         .await?;
@@ -221,6 +227,37 @@ async fn respond(
         ));
     }
     let ctx = call_context(&parts.headers, "/responses")?;
+    let spec = CallSpec {
+        call_id: call_id.to_owned(),
+        call_type: "aresponses",
+        model: req.model.clone(),
+        end_user: end_user(&parts.headers, req.user.as_deref()),
+        tags: tags(req.metadata.as_ref(), req.extra.get("tags")),
+        metadata: req.metadata.clone().map(Value::Object),
+        prompt_bytes: bytes.len(),
+        max_output_tokens: req.max_output_tokens.map(u64::from),
+    };
+    let mut admission = match admit(state, &identity, spec).await {
+        Ok(a) => a,
+        Err(refused) => return Ok(*refused),
+    };
+    let result = answer(state, &req, &bytes, &ctx, started, &mut admission).await;
+    if let Err(e) = &result {
+        failed(admission.take(), e);
+    }
+    result
+}
+
+/// Serves an admitted Responses call; takes `admission` when it settles it (or hands it to
+/// the stream that will).
+async fn answer(
+    state: &Arc<AppState>,
+    req: &ResponsesRequest,
+    bytes: &Bytes,
+    ctx: &CallContext,
+    started: Instant,
+    admission: &mut Option<Admission>,
+) -> Result<Response, GatewayError> {
     // A conversation the gateway stored was built by the bridge, so it continues there; any
     // other previous_response_id is the upstream's to resolve.
     let stored_here = match &req.previous_response_id {
@@ -231,17 +268,20 @@ async fn respond(
         let (sink, pending) = deferred(state);
         if let Some(reply) = state
             .router
-            .responses_native(&bytes, &req.model, &ctx, sink)
+            .responses_native(bytes, &req.model, ctx, sink)
             .await?
         {
-            pending.fill(UsageRecord {
-                route: "/v1/responses".into(),
-                model: Some(req.model.clone()),
-                model_group: reply.info.model_group.clone(),
-                deployment_id: reply.info.deployment_id.clone(),
-                provider: reply.info.provider.clone(),
-                usage: tollgate_router::OperationUsage::default(),
-            });
+            pending.fill(
+                UsageRecord {
+                    route: "/v1/responses".into(),
+                    model: Some(req.model.clone()),
+                    model_group: reply.info.model_group.clone(),
+                    deployment_id: reply.info.deployment_id.clone(),
+                    provider: reply.info.provider.clone(),
+                    usage: tollgate_router::OperationUsage::default(),
+                },
+                admission.take(),
+            );
             let mut response = Response::new(Body::from_stream(
                 reply.body.map(|r| r.map_err(std::io::Error::other)),
             ));
@@ -255,7 +295,7 @@ async fn respond(
         Some(prev) => conversation(&*state.responses, prev).await?,
         None => Vec::new(),
     };
-    let mut chat = to_chat_request(&req, &history, state.router.drop_params())?;
+    let mut chat = to_chat_request(req, &history, state.router.drop_params())?;
     let id = new_id("resp");
     let created_at = unix_now();
     let input_items = with_ids(req.input_items());
@@ -266,11 +306,28 @@ async fn respond(
             include_usage: Some(true),
             extra: serde_json::Map::new(),
         });
-        let stream = match state.router.chat_stream(chat, &ctx).await {
+        let stream = match state.router.chat_stream(chat, ctx).await {
             Ok(s) => s,
-            Err(e) => return Ok(routed_error(e)),
+            Err(e) => {
+                failed(admission.take(), &e.error);
+                return Ok(routed_error(e));
+            }
         };
         let info = stream.info.clone();
+        let stream = match admission.take() {
+            Some(a) => {
+                let info = info.clone();
+                stream.on_end(move |end| {
+                    a.finish(Outcome {
+                        usage: end.usage.as_ref(),
+                        info: Some(&info),
+                        error: end.error.as_ref(),
+                        cancelled: end.cancelled,
+                    });
+                })
+            }
+            None => stream,
+        };
         let mut encoder = ResponsesStreamEncoder::new(req.clone(), id, created_at);
         let pending: VecDeque<Bytes> = encoder.start().into();
         let events = EventStream {
@@ -299,16 +356,19 @@ async fn respond(
         return Ok(response);
     }
 
-    let out = match state.router.chat_bytes(chat, &ctx).await {
+    let out = match state.router.chat_bytes(chat, ctx).await {
         Ok(out) => out,
-        Err(e) => return Ok(routed_error(e)),
+        Err(e) => {
+            failed(admission.take(), &e.error);
+            return Ok(routed_error(e));
+        }
     };
     let answer: ChatCompletionResponse =
         serde_json::from_slice(&out.body).map_err(|e| GatewayError::InvalidUpstreamResponse {
             provider: out.info.provider.clone(),
             message: e.to_string(),
         })?;
-    let response = from_chat_response(&answer, &req, &id, created_at);
+    let response = from_chat_response(&answer, req, &id, created_at);
     if req.wants_store() {
         save(
             &*state.responses,
@@ -323,6 +383,12 @@ async fn respond(
     }
     let mut http_response = Json(response).into_response();
     headers::call(http_response.headers_mut(), &out.info, started.elapsed());
+    settled(
+        admission.take(),
+        &mut http_response,
+        out.usage.as_ref(),
+        &out.info,
+    );
     Ok(http_response)
 }
 

@@ -3,8 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use tollgate_router::{OperationUsage, UsageSink};
+use tollgate_router::{CallInfo, OperationUsage, UsageSink};
 
+use crate::accounting::{Admission, Outcome};
 use crate::state::AppState;
 
 /// One call's usage with what identifies it for spend.
@@ -24,8 +25,24 @@ pub struct UsageRecord {
 }
 
 /// Called once per successful call, as soon as its usage is known (for streams: when the
-/// stream ends or the client leaves). Today it logs; spend recording plugs in here.
-pub fn record(_state: &AppState, record: UsageRecord) {
+/// stream ends or the client leaves): logs it and settles the call's admission, which writes
+/// its spend-log row (tokens priced by the price table) and running totals.
+pub(crate) fn record(_state: &AppState, record: UsageRecord, admission: Option<Admission>) {
+    if let Some(a) = admission {
+        let info = CallInfo {
+            model_group: record.model_group.clone(),
+            deployment_id: record.deployment_id.clone(),
+            api_base: String::new(),
+            provider: record.provider.clone(),
+            upstream: std::time::Duration::ZERO,
+            attempts: Default::default(),
+        };
+        a.finish(Outcome {
+            usage: record.usage.tokens.as_ref(),
+            info: Some(&info),
+            ..Outcome::default()
+        });
+    }
     let tokens = record.usage.tokens.as_ref();
     tracing::debug!(
         route = %record.route,
@@ -49,6 +66,9 @@ pub fn record(_state: &AppState, record: UsageRecord) {
 struct Slot {
     record: Option<UsageRecord>,
     usage: Option<OperationUsage>,
+    /// Settled with the record; dropped unsettled (the client left before the usage came), it
+    /// records a cancelled call.
+    admission: Option<Admission>,
 }
 
 impl Slot {
@@ -87,11 +107,15 @@ pub(crate) struct Deferred {
 }
 
 impl Deferred {
-    /// Supplies the record; it is passed to [`record`] as soon as its usage is known too.
-    pub(crate) fn fill(self, rec: UsageRecord) {
-        let done = self.slot.lock().ok().and_then(|mut s| s.with_record(rec));
-        if let Some(r) = done {
-            record(&self.state, r);
+    /// Supplies the record and the call's admission; they are passed to [`record`] as soon as
+    /// the usage is known too.
+    pub(crate) fn fill(self, rec: UsageRecord, admission: Option<Admission>) {
+        let done = self.slot.lock().ok().and_then(|mut s| {
+            s.admission = admission;
+            s.with_record(rec).map(|r| (r, s.admission.take()))
+        });
+        if let Some((r, a)) = done {
+            record(&self.state, r, a);
         }
     }
 }
@@ -102,9 +126,12 @@ pub(crate) fn deferred(state: &Arc<AppState>) -> (UsageSink, Deferred) {
     let sink_slot = Arc::clone(&slot);
     let sink_state = Arc::clone(state);
     let sink: UsageSink = Box::new(move |usage| {
-        let done = sink_slot.lock().ok().and_then(|mut s| s.with_usage(usage));
-        if let Some(r) = done {
-            record(&sink_state, r);
+        let done = sink_slot
+            .lock()
+            .ok()
+            .and_then(|mut s| s.with_usage(usage).map(|r| (r, s.admission.take())));
+        if let Some((r, a)) = done {
+            record(&sink_state, r, a);
         }
     });
     (
