@@ -321,6 +321,26 @@ async fn key_budget_is_enforced_and_resets_on_the_calendar() {
     gw.flushed().await;
 }
 
+#[tokio::test]
+async fn crossing_a_soft_budget_alerts_once_and_does_not_refuse() {
+    let gw = start("").await;
+    // Each call costs 0.014: the second takes the key from 0.014 to 0.028, past 0.02.
+    let key = gw
+        .key(json!({"soft_budget": 0.02, "max_budget": 1.0}))
+        .await;
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    assert_eq!(gw.acc.soft_budget_alerts(), 0);
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    assert_eq!(gw.acc.soft_budget_alerts(), 1);
+    assert_eq!(
+        gw.chat(&key, "gpt-4o").await.status(),
+        200,
+        "soft budgets only warn"
+    );
+    assert_eq!(gw.acc.soft_budget_alerts(), 1, "one alert per crossing");
+    gw.flushed().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_cannot_overspend_a_budget() {
     let gw = Arc::new(start("").await);

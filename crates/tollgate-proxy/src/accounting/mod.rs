@@ -13,6 +13,7 @@ pub mod shared;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -86,6 +87,8 @@ pub struct Accounting {
     clock: Arc<dyn Clock>,
     tz: Tz,
     coster: Arc<dyn Coster>,
+    /// Soft-budget crossings so far (each logged as a warning when it happens).
+    soft_budget_alerts: AtomicU64,
     deployments: HashMap<String, DeploymentConfig>,
     groups: HashMap<String, Vec<DeploymentConfig>>,
     access_groups: HashMap<String, Vec<String>>,
@@ -169,6 +172,7 @@ impl Accounting {
             clock,
             tz: duration::zone(ls.timezone.as_deref()),
             coster,
+            soft_budget_alerts: AtomicU64::new(0),
             deployments,
             groups,
             access_groups,
@@ -198,6 +202,12 @@ impl Accounting {
             }
         });
         Ok(this)
+    }
+
+    /// How many times a key, user, team or end user crossed its `soft_budget` (each crossing
+    /// counts once: the call that took spend from below to at or above it).
+    pub fn soft_budget_alerts(&self) -> u64 {
+        self.soft_budget_alerts.load(Ordering::Relaxed)
     }
 
     /// The database.
@@ -1145,6 +1155,7 @@ impl Admission {
                     e.spend += cost;
                     if let Some(soft) = soft {
                         if before < *soft && e.spend >= *soft {
+                            acc.soft_budget_alerts.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(owner = %label, spend = e.spend, soft_budget = soft, "soft budget crossed");
                         }
                     }
