@@ -17,7 +17,7 @@ use tollgate_providers::operations::{FormPart, MultipartForm, Operation, Operati
 use tollgate_router::OperationBodyOut;
 
 use super::usage::{UsageRecord, deferred, record};
-use super::{call_context, call_id, content_length, finish};
+use super::{call_context, call_id, content_length, finish, routed_error};
 use crate::body::read_limited;
 use crate::headers;
 use crate::state::AppState;
@@ -149,7 +149,10 @@ async fn respond(
     let requested_model = body.model().map(str::to_owned);
     let ctx = call_context(&parts.headers, op.route())?;
     let (sink, pending) = deferred(&state);
-    let out = state.router.operation(op, body, &ctx, sink).await?;
+    let out = match state.router.operation(op, body, &ctx, sink).await {
+        Ok(out) => out,
+        Err(e) => return Ok(routed_error(e)),
+    };
     let rec = UsageRecord {
         route: op.route().to_owned(),
         model: requested_model,
