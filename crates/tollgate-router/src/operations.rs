@@ -240,22 +240,34 @@ impl Router {
         requested: &str,
         op: Operation,
     ) -> Result<Option<&'static str>, GatewayError> {
-        let cands = self.candidates(requested, op.route())?;
-        let mut provider = None;
-        for (i, upstream) in &cands.members {
-            let Ok(target) = self.target(
-                &self.inner.deployments[*i],
-                upstream.as_deref(),
-                cands.group.clone(),
-            ) else {
-                continue;
-            };
-            if target.adapter.supports_operation(op) {
-                return Ok(None);
-            }
-            provider = Some(target.adapter.provider_name());
+        let adapters = self.member_adapters(requested, op.route())?;
+        if adapters.iter().any(|a| a.supports_operation(op)) {
+            return Ok(None);
         }
-        Ok(provider)
+        Ok(adapters.first().map(Adapter::provider_name))
+    }
+
+    /// The adapters of the deployments `requested` may be served by, cooling or not (those
+    /// whose adapter cannot be built are left out: the routed call reports their error).
+    pub(crate) fn member_adapters(
+        &self,
+        requested: &str,
+        route: &str,
+    ) -> Result<Vec<Adapter>, GatewayError> {
+        let cands = self.candidates(requested, route)?;
+        Ok(cands
+            .members
+            .iter()
+            .filter_map(|(i, upstream)| {
+                self.target(
+                    &self.inner.deployments[*i],
+                    upstream.as_deref(),
+                    cands.group.clone(),
+                )
+                .ok()
+                .map(|t| t.adapter)
+            })
+            .collect())
     }
 
     /// One upstream call of an operation. A streamed answer is returned once its first chunk

@@ -9,7 +9,7 @@ mod common;
 
 use common::{Gateway, client, sse_data};
 use serde_json::{Value, json};
-use tollgate_mock::{DEFAULT_REPLY, MockScript, MockServer};
+use tollgate_mock::{DEFAULT_REPLY, MockScript, MockServer, StreamScript};
 
 async fn setup() -> (MockServer, Gateway) {
     let mock = MockServer::start().await.unwrap();
@@ -562,8 +562,16 @@ model_list:
     litellm_params: {{model: openai/text-down, api_base: "{base}", api_key: k}}
   - model_name: claude
     litellm_params: {{model: anthropic/claude-up, api_base: "{root}", api_key: k}}
+  - model_name: speaker
+    litellm_params: {{model: openai/tts-cut, api_base: "{base}", api_key: k, order: 1}}
+  - model_name: speaker
+    litellm_params: {{model: openai/tts-up, api_base: "{base}", api_key: k, order: 2}}
+  - model_name: resp-main
+    litellm_params: {{model: openai/resp-down, api_base: "{base}", api_key: k}}
+  - model_name: resp-backup
+    litellm_params: {{model: openai/resp-up, api_base: "{base}", api_key: k}}
 router_settings:
-  fallbacks: [{{art-main: [art-backup]}}, {{text-main: [text-backup]}}, {{text-alone: [claude]}}]
+  fallbacks: [{{art-main: [art-backup]}}, {{text-main: [text-backup]}}, {{text-alone: [claude]}}, {{resp-main: [resp-backup]}}]
   num_retries: 1
   allowed_fails: 0
   cooldown_time: 60
@@ -571,7 +579,7 @@ general_settings:
   master_key: sk-master
 "#
     ));
-    for down in ["paint-down", "art-down", "text-down"] {
+    for down in ["paint-down", "art-down", "text-down", "resp-down"] {
         mock.push(MockScript::status(500).for_model(down).times(0));
     }
     (mock, gw)
@@ -717,4 +725,71 @@ async fn an_operation_failing_everywhere_reports_its_attempts() {
     assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
     let v: Value = resp.json().await.unwrap();
     assert!(v["error"]["message"].is_string(), "{v}");
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_its_first_byte_fails_over() {
+    let (mock, gw) = routed_setup().await;
+    // The first deployment answers 200 and then drops the connection before any audio.
+    mock.push(
+        MockScript::stream(StreamScript {
+            events: vec![json!("never sent")],
+            truncate_after: Some(0),
+            ..StreamScript::default()
+        })
+        .for_model("tts-cut"),
+    );
+    let resp = post(
+        &gw,
+        "/v1/audio/speech",
+        json!({"model": "speaker", "input": "hello", "voice": "alloy"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-retries"), "1");
+    let audio = resp.bytes().await.unwrap();
+    assert!(audio.starts_with(b"ID3"), "the second deployment's audio");
+    assert_eq!(sent_models(&mock), ["tts-cut", "tts-up"]);
+}
+
+#[tokio::test]
+async fn native_responses_fall_back_to_another_group() {
+    let (mock, gw) = routed_setup().await;
+    let resp = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "resp-main", "input": "Say hi"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
+    assert_eq!(header(&resp, "x-litellm-model-group"), "resp-backup");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["object"], "response");
+    assert_eq!(sent_models(&mock), ["resp-down", "resp-up"]);
+    let paths: Vec<String> = mock.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/v1/responses", "/v1/responses"], "both native");
+
+    // Streamed, with the primary cooling: straight to the fallback, events untouched.
+    let resp = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "resp-main", "input": "Say hi", "stream": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("event: response.completed\n"), "{text}");
+
+    // Every group failing: the error carries the attempt headers.
+    mock.push(MockScript::status(503).for_model("resp-up").times(0));
+    let resp = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "resp-main", "input": "Say hi"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
 }

@@ -229,11 +229,15 @@ async fn respond(
     };
     if !stored_here {
         let (sink, pending) = deferred(state);
-        if let Some(reply) = state
+        let native = match state
             .router
             .responses_native(&bytes, &req.model, &ctx, sink)
-            .await?
+            .await
         {
+            Ok(native) => native,
+            Err(e) => return Ok(routed_error(e)),
+        };
+        if let Some(reply) = native {
             pending.fill(UsageRecord {
                 route: "/v1/responses".into(),
                 model: Some(req.model.clone()),
