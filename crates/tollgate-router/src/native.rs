@@ -68,7 +68,7 @@ impl Router {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let first = self.resolve(&model, ctx.route)?;
+        let first = self.first_member(&model, ctx.route)?;
         if !first.adapter.speaks_messages() {
             return Ok(MessagesCall::Bridge {
                 claude: is_claude(&first),

@@ -17,10 +17,12 @@ use tollgate_core::{ChatCompletionRequest, ChatCompletionResponse, GatewayError,
 use tollgate_providers::json_splice::replace_top_level_string;
 use tollgate_providers::operations::{Operation, OperationBody};
 use tollgate_providers::sse::SseDecoder;
-use tollgate_providers::{Adapter, ProviderParams};
+use tollgate_providers::{Adapter, ProviderParams, UpstreamRequest};
 
 use crate::passthrough::{UsageScanner, UsageSink, usage_from_json};
-use crate::{CallContext, CallInfo, RequestOptions, Router, error_frame, info};
+use crate::{
+    CallContext, CallInfo, Pick, RequestOptions, Router, RouterError, Target, error_frame,
+};
 
 /// The model `/v1/moderations` uses when the request names none (OpenAI's default).
 pub const DEFAULT_MODERATION_MODEL: &str = "omni-moderation-latest";
@@ -75,16 +77,28 @@ pub struct OperationOutput {
     pub info: CallInfo,
 }
 
+/// One attempt's answer, before usage is measured and the model name swapped.
+enum Answer {
+    /// The whole body.
+    Full(Bytes, HeaderValue),
+    /// A body whose first chunk has arrived, so a failure before it could still be retried.
+    Stream(BoxStream<'static, Result<Bytes, GatewayError>>, HeaderValue),
+    /// The deployment reached serves completions through chat only; `Some` names the
+    /// fallback group it belongs to.
+    Bridge(Option<String>),
+}
+
 impl Router {
-    /// Runs `op` for the model the body names. `on_stream_usage` receives the usage of a
-    /// streamed answer when it ends; a complete answer carries its usage in the output.
+    /// Runs `op` for the model the body names, through the routing loop (retries, fallbacks,
+    /// cooldowns). `on_stream_usage` receives the usage of a streamed answer when it ends; a
+    /// complete answer carries its usage in the output.
     pub async fn operation(
         &self,
         op: Operation,
         mut body: OperationBody,
         ctx: &CallContext,
         on_stream_usage: UsageSink,
-    ) -> Result<OperationOutput, GatewayError> {
+    ) -> Result<OperationOutput, RouterError> {
         let opts = match &mut body {
             OperationBody::Json(map) => {
                 let mut metadata = match map.remove("metadata") {
@@ -98,82 +112,109 @@ impl Router {
         let client_model = body.model().map(str::to_owned);
         let Some(client_model) = client_model else {
             if op == Operation::Moderations {
-                return self.default_moderation(body, ctx, &opts).await;
+                return Ok(self.default_moderation(body, ctx, &opts).await?);
             }
             return Err(GatewayError::invalid_request(
                 "Missing required parameter: 'model'",
                 Some("model".into()),
-            ));
+            )
+            .into());
         };
-        let target = self.resolve(&client_model, op.route())?;
-        if op == Operation::Completions && !target.adapter.supports_operation(op) {
-            drop(target);
-            return self
-                .completions_via_chat(body, &client_model, ctx, &opts, on_stream_usage)
-                .await;
-        }
-        if !target.adapter.supports_operation(op) {
-            return Err(op.unsupported(target.adapter.provider_name()));
-        }
-        body.set_model(target.adapter.upstream_model());
-        let request = target.adapter.operation_request(op, &body)?;
         let streamed = op == Operation::AudioSpeech
             || matches!(&body, OperationBody::Json(m) if m.get("stream") == Some(&Value::Bool(true)));
-        let timeout = self.timeout_for(&target, &opts, ctx, streamed);
-        let provider = target.adapter.provider_name();
-        let started = Instant::now();
-        let deadline = started + timeout;
-        let response = self.send_to(&target, request, timeout).await?;
-        let status = response.status.as_u16();
-        let headers = response.headers.clone();
-        let content_type = headers
-            .get(http::header::CONTENT_TYPE)
-            .cloned()
-            .unwrap_or_else(|| HeaderValue::from_static("application/json"));
-        if !(200..300).contains(&status) {
-            let body = response.bytes(remaining(deadline), provider).await?;
-            return Err(target.adapter.parse_error(status, &headers, &body));
+        let ctx = self.effective_context(ctx, &opts, streamed);
+        let first_group = self.candidates(&client_model, op.route())?.group;
+        if let Some(provider) = self.unsupported_everywhere(&client_model, op)? {
+            if op == Operation::Completions {
+                return self
+                    .completions_via_chat(
+                        body,
+                        &client_model,
+                        &client_model,
+                        &ctx,
+                        &opts,
+                        on_stream_usage,
+                    )
+                    .await;
+            }
+            return Err(op.unsupported(provider).into());
         }
-        if streamed {
-            let usage = if op == Operation::AudioSpeech {
-                // Speech is priced per input character, known before a byte of audio.
-                let chars = match &body {
-                    OperationBody::Json(m) => m
-                        .get("input")
-                        .and_then(Value::as_str)
-                        .map(|s| s.chars().count() as u64),
-                    OperationBody::Multipart(_) => None,
+        let (body_ref, first_group) = (&body, &first_group);
+        let routed = self
+            .route(&client_model, &ctx, |pick: Pick<'_>| async move {
+                let target = pick.target;
+                if !target.adapter.supports_operation(op) {
+                    if op == Operation::Completions {
+                        // A group reached by a fallback is bridged under its own name, so the
+                        // chat call does not try the failing group again.
+                        let moved = (target.group != *first_group).then(|| target.group.clone());
+                        return Ok(Answer::Bridge(moved));
+                    }
+                    return Err(op.unsupported(target.adapter.provider_name()));
+                }
+                let mut body = body_ref.clone();
+                body.set_model(target.adapter.upstream_model());
+                let request = target.adapter.operation_request(op, &body)?;
+                self.operation_attempt(&target, request, pick.timeout, streamed)
+                    .await
+            })
+            .await?;
+        let info = routed.info;
+        let (bytes, content_type) = match routed.value {
+            Answer::Bridge(moved) => {
+                let chat_model = moved.unwrap_or_else(|| client_model.clone());
+                let mut out = self
+                    .completions_via_chat(
+                        body,
+                        &client_model,
+                        &chat_model,
+                        &ctx,
+                        &opts,
+                        on_stream_usage,
+                    )
+                    .await
+                    .map_err(|mut e| {
+                        e.attempts.attempted_fallbacks = e
+                            .attempts
+                            .attempted_fallbacks
+                            .max(info.attempts.attempted_fallbacks);
+                        e
+                    })?;
+                let fallbacks = &mut out.info.attempts.attempted_fallbacks;
+                *fallbacks = (*fallbacks).max(info.attempts.attempted_fallbacks);
+                return Ok(out);
+            }
+            Answer::Stream(stream, content_type) => {
+                let out = if op == Operation::AudioSpeech {
+                    // Speech is priced per input character, known before a byte of audio.
+                    on_stream_usage(OperationUsage {
+                        characters: input_chars(&body),
+                        ..OperationUsage::default()
+                    });
+                    stream
+                } else {
+                    let scanner = UsageScanner::new(true);
+                    let renamed = rename_model_in_sse(stream, client_model.clone());
+                    crate::passthrough::tap(
+                        renamed,
+                        scanner,
+                        Box::new(move |u: Option<Usage>| {
+                            on_stream_usage(OperationUsage {
+                                tokens: u,
+                                ..OperationUsage::default()
+                            });
+                        }),
+                    )
                 };
-                on_stream_usage(OperationUsage {
-                    characters: chars,
-                    ..OperationUsage::default()
+                return Ok(OperationOutput {
+                    body: OperationBodyOut::Stream(out),
+                    content_type,
+                    usage: OperationUsage::default(),
+                    info,
                 });
-                OperationBodyOut::Stream(response.into_stream(provider).boxed())
-            } else {
-                let scanner = UsageScanner::new(true);
-                let body = rename_model_in_sse(
-                    response.into_stream(provider).boxed(),
-                    client_model.clone(),
-                );
-                OperationBodyOut::Stream(crate::passthrough::tap(
-                    body,
-                    scanner,
-                    Box::new(move |u: Option<Usage>| {
-                        on_stream_usage(OperationUsage {
-                            tokens: u,
-                            ..OperationUsage::default()
-                        });
-                    }),
-                ))
-            };
-            return Ok(OperationOutput {
-                body: usage,
-                content_type,
-                usage: OperationUsage::default(),
-                info: info(&target, started.elapsed()),
-            });
-        }
-        let bytes = response.bytes(remaining(deadline), provider).await?;
+            }
+            Answer::Full(bytes, content_type) => (bytes, content_type),
+        };
         let is_json = content_type.to_str().is_ok_and(|c| c.contains("json"));
         let (bytes, usage) = if is_json {
             let usage = measure(op, &body, &bytes);
@@ -187,8 +228,98 @@ impl Router {
             body: OperationBodyOut::Full(bytes),
             content_type,
             usage,
-            info: info(&target, started.elapsed()),
+            info,
         })
+    }
+
+    /// The provider of `requested`'s deployments when none of them supports `op`, decided
+    /// before any call (cooldowns do not matter here), so the request is refused or bridged
+    /// without counting against a deployment.
+    fn unsupported_everywhere(
+        &self,
+        requested: &str,
+        op: Operation,
+    ) -> Result<Option<&'static str>, GatewayError> {
+        let adapters = self.member_adapters(requested, op.route())?;
+        if adapters.iter().any(|a| a.supports_operation(op)) {
+            return Ok(None);
+        }
+        Ok(adapters.first().map(Adapter::provider_name))
+    }
+
+    /// The adapters of the deployments `requested` may be served by, cooling or not (those
+    /// whose adapter cannot be built are left out: the routed call reports their error).
+    pub(crate) fn member_adapters(
+        &self,
+        requested: &str,
+        route: &str,
+    ) -> Result<Vec<Adapter>, GatewayError> {
+        let cands = self.candidates(requested, route)?;
+        Ok(cands
+            .members
+            .iter()
+            .filter_map(|(i, upstream)| {
+                self.target(
+                    &self.inner.deployments[*i],
+                    upstream.as_deref(),
+                    cands.group.clone(),
+                )
+                .ok()
+                .map(|t| t.adapter)
+            })
+            .collect())
+    }
+
+    /// One upstream call of an operation. A streamed answer is returned once its first chunk
+    /// arrived: until then nothing reached the client, so a failure may still fall back.
+    async fn operation_attempt(
+        &self,
+        target: &Target<'_>,
+        request: UpstreamRequest,
+        timeout: Duration,
+        streamed: bool,
+    ) -> Result<Answer, GatewayError> {
+        let provider = target.adapter.provider_name();
+        let deadline = Instant::now() + timeout;
+        let response = self.send_to(target, request, timeout).await?;
+        let status = response.status.as_u16();
+        let headers = response.headers.clone();
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+        if !(200..300).contains(&status) {
+            let body = response.bytes(remaining(deadline), provider).await?;
+            return Err(target.adapter.parse_error(status, &headers, &body));
+        }
+        if !streamed {
+            let bytes = response.bytes(remaining(deadline), provider).await?;
+            return Ok(Answer::Full(bytes, content_type));
+        }
+        let mut body = response.into_stream(provider).boxed();
+        let first = loop {
+            match tokio::time::timeout(remaining(deadline), body.next()).await {
+                Err(_) => {
+                    return Err(GatewayError::Timeout {
+                        provider: provider.to_owned(),
+                        seconds: timeout.as_secs_f64(),
+                    });
+                }
+                Ok(None) => {
+                    return Err(GatewayError::Connection {
+                        provider: provider.to_owned(),
+                        message: "the provider closed the stream without sending anything".into(),
+                    });
+                }
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(Some(Ok(bytes))) if bytes.is_empty() => {}
+                Ok(Some(Ok(bytes))) => break bytes,
+            }
+        };
+        let stream = futures::stream::once(async move { Ok(first) })
+            .chain(body)
+            .boxed();
+        Ok(Answer::Stream(stream, content_type))
     }
 
     /// `/v1/moderations` without a model goes to OpenAI's default moderation model with the
@@ -238,15 +369,15 @@ impl Router {
         &self,
         body: OperationBody,
         client_model: &str,
+        chat_model: &str,
         ctx: &CallContext,
         opts: &RequestOptions,
         on_stream_usage: UsageSink,
-    ) -> Result<OperationOutput, GatewayError> {
+    ) -> Result<OperationOutput, RouterError> {
         let OperationBody::Json(map) = body else {
-            return Err(GatewayError::invalid_request(
-                "/v1/completions takes a JSON body",
-                None,
-            ));
+            return Err(
+                GatewayError::invalid_request("/v1/completions takes a JSON body", None).into(),
+            );
         };
         let prompts = prompts(&map)?;
         // The gateway fields were taken off the body already; the chat call gets them back.
@@ -256,11 +387,12 @@ impl Router {
             return Err(GatewayError::invalid_request(
                 "stream=true takes a single prompt when the model is served through chat",
                 Some("prompt".into()),
-            ));
+            )
+            .into());
         }
         let mut chats = Vec::with_capacity(prompts.len());
         for prompt in &prompts {
-            let mut chat = chat_for_prompt(&map, client_model, prompt, drop)?;
+            let mut chat = chat_for_prompt(&map, chat_model, prompt, drop)?;
             if let Some(t) = opts.timeout {
                 chat.extra.insert("timeout".into(), json!(t.as_secs_f64()));
             }
@@ -274,7 +406,8 @@ impl Router {
                 return Err(GatewayError::invalid_request(
                     "'prompt' is empty",
                     Some("prompt".into()),
-                ));
+                )
+                .into());
             };
             let stream = self.chat_stream(chat, ctx).await?;
             let info = stream.info.clone();
@@ -347,10 +480,9 @@ impl Router {
             }
         }
         let Some((head, info)) = first else {
-            return Err(GatewayError::invalid_request(
-                "'prompt' is empty",
-                Some("prompt".into()),
-            ));
+            return Err(
+                GatewayError::invalid_request("'prompt' is empty", Some("prompt".into())).into(),
+            );
         };
         let mut out = json!({
             "id": completion_id(&head.id),
@@ -533,6 +665,17 @@ fn text_chunk_frame(chunk: &tollgate_core::ChatCompletionChunk, model: &str) -> 
     Bytes::from(out)
 }
 
+/// The characters of a speech request's `input`, what speech is priced by.
+fn input_chars(body: &OperationBody) -> Option<u64> {
+    match body {
+        OperationBody::Json(m) => m
+            .get("input")
+            .and_then(Value::as_str)
+            .map(|s| s.chars().count() as u64),
+        OperationBody::Multipart(_) => None,
+    }
+}
+
 /// The usage of a complete JSON answer, in the operation's units.
 fn measure(op: Operation, body: &OperationBody, bytes: &[u8]) -> OperationUsage {
     let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
@@ -556,15 +699,7 @@ fn measure(op: Operation, body: &OperationBody, bytes: &[u8]) -> OperationUsage 
         Operation::AudioTranscriptions => {
             usage.audio_seconds = v.get("duration").and_then(Value::as_f64);
         }
-        Operation::AudioSpeech => {
-            usage.characters = match body {
-                OperationBody::Json(m) => m
-                    .get("input")
-                    .and_then(Value::as_str)
-                    .map(|s| s.chars().count() as u64),
-                OperationBody::Multipart(_) => None,
-            };
-        }
+        Operation::AudioSpeech => usage.characters = input_chars(body),
         Operation::Completions | Operation::Moderations => {}
     }
     usage

@@ -6,7 +6,7 @@
 //! `litellm_params.use_in_pass_through: true`, else from the provider's environment variables
 //! (LiteLLM's rule).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -18,7 +18,7 @@ use tollgate_providers::operations::PassthroughCall;
 pub use tollgate_providers::usage_scan::{UsageScanner, usage_from_json};
 use tollgate_providers::{Adapter, ProviderParams, UpstreamRequest};
 
-use crate::{CallContext, CallInfo, DEFAULT_TIMEOUT, Router, Target, info};
+use crate::{CallContext, CallInfo, DEFAULT_TIMEOUT, Pick, Router, RouterError};
 
 /// Receives usage once a response has been delivered (or the client went away).
 pub type UsageSink = Box<dyn FnOnce(crate::OperationUsage) + Send>;
@@ -146,32 +146,133 @@ impl Router {
 
     /// `/v1/responses` straight to the provider when the model resolves to an OpenAI or Azure
     /// OpenAI deployment: the client's bytes with only `model` swapped, the answer untouched.
-    /// `None` when the deployment needs the chat bridge.
+    /// Goes through the routing loop: rate limits, timeouts and server errors are retried and
+    /// fall back; other refusals pass through as the provider sent them. `None` when the
+    /// model's deployments need the chat bridge, or a fallback reached one that does (the
+    /// bridge then routes the call itself).
     pub async fn responses_native(
         &self,
         body: &Bytes,
         model: &str,
         ctx: &CallContext,
         on_usage: UsageSink,
-    ) -> Result<Option<PassthroughReply>, GatewayError> {
-        let target: Target<'_> = self.resolve(model, "/responses")?;
-        let Some(request) = target.adapter.responses_request(body)? else {
+    ) -> Result<Option<PassthroughReply>, RouterError> {
+        let probe = Bytes::from_static(b"{}");
+        let mut native = false;
+        for adapter in self.member_adapters(model, "/responses")? {
+            native |= adapter.responses_request(&probe)?.is_some();
+        }
+        if !native {
+            return Ok(None);
+        }
+        let stream = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("stream").and_then(Value::as_bool))
+            .unwrap_or(false);
+        let ctx = CallContext {
+            stream,
+            ..ctx.clone()
+        };
+        let routed = self
+            .route(model, &ctx, |pick: Pick<'_>| async move {
+                let target = pick.target;
+                let Some(request) = target.adapter.responses_request(body)? else {
+                    return Ok(None);
+                };
+                self.responses_attempt(&target.adapter, request, pick.timeout)
+                    .await
+                    .map(Some)
+            })
+            .await?;
+        let Some((status, headers, stream)) = routed.value else {
             return Ok(None);
         };
-        let timeout = ctx
-            .stream_timeout
-            .or(ctx.timeout)
-            .or(target.deployment.timeout)
-            .or(self.inner.timeout)
-            .unwrap_or(DEFAULT_TIMEOUT);
-        let started = Instant::now();
-        let reply = self
-            .forward(&target.adapter, request, timeout, on_usage)
-            .await?;
+        let scanner = UsageScanner::for_content_type(
+            headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let sink: Box<dyn FnOnce(Option<Usage>) + Send> = if status.is_success() {
+            Box::new(move |u| {
+                on_usage(crate::OperationUsage {
+                    tokens: u,
+                    ..crate::OperationUsage::default()
+                });
+            })
+        } else {
+            // A refused call costs nothing.
+            Box::new(|_| {})
+        };
         Ok(Some(PassthroughReply {
-            info: info(&target, started.elapsed()),
-            ..reply
+            status,
+            headers,
+            body: tap(stream, scanner, sink),
+            info: routed.info,
         }))
+    }
+
+    /// One native Responses call. Rate limits, timeouts and server errors are failures the
+    /// routing loop retries; a success is returned once its first chunk arrived, so nothing
+    /// has reached the client while another deployment could still answer.
+    async fn responses_attempt(
+        &self,
+        adapter: &Adapter,
+        mut request: UpstreamRequest,
+        timeout: Duration,
+    ) -> Result<
+        (
+            StatusCode,
+            HeaderMap,
+            BoxStream<'static, Result<Bytes, GatewayError>>,
+        ),
+        GatewayError,
+    > {
+        let deadline = Instant::now() + timeout;
+        let remaining = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        };
+        adapter.authorize(&self.inner.http, &mut request).await?;
+        let provider = adapter.provider_name();
+        let response = self.inner.http.send(request, timeout, provider).await?;
+        let status = response.status;
+        let mut headers = response.headers.clone();
+        for h in HOP_HEADERS {
+            headers.remove(*h);
+        }
+        if !status.is_success() {
+            let body = response.bytes(remaining(), provider).await?;
+            let code = status.as_u16();
+            if code == 408 || code == 429 || code >= 500 {
+                return Err(adapter.parse_error(code, &headers, &body));
+            }
+            let body = futures::stream::once(async move { Ok(body) }).boxed();
+            return Ok((status, headers, body));
+        }
+        let mut body = response.into_stream(provider).boxed();
+        let first = loop {
+            match tokio::time::timeout(remaining(), body.next()).await {
+                Err(_) => {
+                    return Err(GatewayError::Timeout {
+                        provider: provider.to_owned(),
+                        seconds: timeout.as_secs_f64(),
+                    });
+                }
+                // An empty answer is still an answer; the client sees it as sent.
+                Ok(None) => break None,
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(Some(Ok(bytes))) if bytes.is_empty() => {}
+                Ok(Some(Ok(bytes))) => break Some(bytes),
+            }
+        };
+        let body = match first {
+            Some(first) => futures::stream::once(async move { Ok(first) })
+                .chain(body)
+                .boxed(),
+            None => futures::stream::empty().boxed(),
+        };
+        Ok((status, headers, body))
     }
 
     /// A stored response the gateway does not hold (it was served natively): asked of each

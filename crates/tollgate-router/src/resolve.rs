@@ -81,6 +81,34 @@ impl Router {
         self.select(&cands, &ctx, &[]).map(|(_, t)| t)
     }
 
+    /// The first deployment `requested` may be served by, cooling or not: what a call decides
+    /// before routing (which API to speak) must not fail because the group is cooling, or
+    /// its fallbacks would never be reached.
+    pub(crate) fn first_member(
+        &self,
+        requested: &str,
+        route: &str,
+    ) -> Result<Target<'_>, GatewayError> {
+        let cands = self.candidates(requested, route)?;
+        let mut failure = None;
+        for (i, upstream) in &cands.members {
+            match self.target(
+                &self.inner.deployments[*i],
+                upstream.as_deref(),
+                cands.group.clone(),
+            ) {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        Err(failure.unwrap_or_else(|| GatewayError::InvalidModel {
+            route: route.to_owned(),
+            model: requested.to_owned(),
+        }))
+    }
+
     pub(crate) fn target<'a>(
         &'a self,
         d: &'a Deployment,

@@ -80,6 +80,17 @@ async fn a_failing_claude_group_falls_back_natively_to_another() {
     );
     let paths: Vec<String> = mock.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/v1/messages", "/v1/messages"], "both native");
+
+    // The primary is cooling now: the next call goes straight to the fallback.
+    mock.push(MockScript::json(200, message("claude-up")).for_model("claude-up"));
+    let resp = ask(&gw, "claude-main").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-model-group"), "claude-backup");
+    assert_eq!(
+        mock.requests().len(),
+        3,
+        "the cooling primary is not called"
+    );
 }
 
 #[tokio::test]

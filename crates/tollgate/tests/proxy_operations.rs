@@ -9,7 +9,7 @@ mod common;
 
 use common::{Gateway, client, sse_data};
 use serde_json::{Value, json};
-use tollgate_mock::{DEFAULT_REPLY, MockScript, MockServer};
+use tollgate_mock::{DEFAULT_REPLY, MockScript, MockServer, StreamScript};
 
 async fn setup() -> (MockServer, Gateway) {
     let mock = MockServer::start().await.unwrap();
@@ -507,7 +507,7 @@ async fn operations_require_a_key_and_a_known_model() {
     assert_eq!(resp.status(), 400);
     assert!(mock.requests().is_empty());
 
-    // Upstream errors keep their status and LiteLLM's message shape.
+    // A passing rate limit is retried by the routing loop.
     mock.push(MockScript::status(429).for_path_suffix("/images/generations"));
     let resp = post(
         &gw,
@@ -515,13 +515,281 @@ async fn operations_require_a_key_and_a_known_model() {
         json!({"model": "dalle", "prompt": "x"}),
     )
     .await;
-    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-litellm-attempted-retries"], "1");
+
+    // Upstream errors keep their status and LiteLLM's message shape.
+    mock.push(MockScript::status(400).for_path_suffix("/images/generations"));
+    let resp = post(
+        &gw,
+        "/v1/images/generations",
+        json!({"model": "dalle", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
     let v: Value = resp.json().await.unwrap();
     assert!(
         v["error"]["message"]
             .as_str()
             .unwrap()
-            .starts_with("litellm.RateLimitError"),
+            .starts_with("litellm.BadRequestError"),
         "{v}"
     );
+}
+
+/// Groups for the routing tests: a pair where the first in `order` is down, and groups that
+/// fall back to healthy ones (OpenAI-format, and Anthropic served through the chat bridge).
+async fn routed_setup() -> (MockServer, Gateway) {
+    let mock = MockServer::start().await.unwrap();
+    let base = mock.base_url();
+    let root = mock.url("");
+    let gw = Gateway::start(&format!(
+        r#"
+model_list:
+  - model_name: painter
+    litellm_params: {{model: openai/paint-down, api_base: "{base}", api_key: k, order: 1}}
+  - model_name: painter
+    litellm_params: {{model: openai/paint-up, api_base: "{base}", api_key: k, order: 2}}
+  - model_name: art-main
+    litellm_params: {{model: openai/art-down, api_base: "{base}", api_key: k}}
+  - model_name: art-backup
+    litellm_params: {{model: openai/art-up, api_base: "{base}", api_key: k}}
+  - model_name: text-main
+    litellm_params: {{model: openai/text-down, api_base: "{base}", api_key: k}}
+  - model_name: text-backup
+    litellm_params: {{model: openai/text-up, api_base: "{base}", api_key: k}}
+  - model_name: text-alone
+    litellm_params: {{model: openai/text-down, api_base: "{base}", api_key: k}}
+  - model_name: claude
+    litellm_params: {{model: anthropic/claude-up, api_base: "{root}", api_key: k}}
+  - model_name: speaker
+    litellm_params: {{model: openai/tts-cut, api_base: "{base}", api_key: k, order: 1}}
+  - model_name: speaker
+    litellm_params: {{model: openai/tts-up, api_base: "{base}", api_key: k, order: 2}}
+  - model_name: resp-main
+    litellm_params: {{model: openai/resp-down, api_base: "{base}", api_key: k}}
+  - model_name: resp-backup
+    litellm_params: {{model: openai/resp-up, api_base: "{base}", api_key: k}}
+router_settings:
+  fallbacks: [{{art-main: [art-backup]}}, {{text-main: [text-backup]}}, {{text-alone: [claude]}}, {{resp-main: [resp-backup]}}]
+  num_retries: 1
+  allowed_fails: 0
+  cooldown_time: 60
+general_settings:
+  master_key: sk-master
+"#
+    ));
+    for down in ["paint-down", "art-down", "text-down", "resp-down"] {
+        mock.push(MockScript::status(500).for_model(down).times(0));
+    }
+    (mock, gw)
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+fn sent_models(mock: &MockServer) -> Vec<String> {
+    mock.requests()
+        .iter()
+        .map(|r| r.body["model"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failing_deployment_is_retried_on_another_of_its_group() {
+    let (mock, gw) = routed_setup().await;
+    let resp = post(
+        &gw,
+        "/v1/images/generations",
+        json!({"model": "painter", "prompt": "a cat"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-retries"), "1");
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "0");
+    assert_eq!(header(&resp, "x-litellm-model-group"), "painter");
+    let v: Value = resp.json().await.unwrap();
+    assert!(!v["data"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(sent_models(&mock), ["paint-down", "paint-up"]);
+}
+
+#[tokio::test]
+async fn images_fall_back_to_another_group() {
+    let (mock, gw) = routed_setup().await;
+    let resp = post(
+        &gw,
+        "/v1/images/generations",
+        json!({"model": "art-main", "prompt": "a cat"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
+    assert_eq!(header(&resp, "x-litellm-model-group"), "art-backup");
+    let v: Value = resp.json().await.unwrap();
+    assert!(!v["data"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(sent_models(&mock), ["art-down", "art-up"]);
+    let paths: Vec<String> = mock.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/v1/images/generations", "/v1/images/generations"]);
+}
+
+#[tokio::test]
+async fn completions_fall_back_to_another_group_whole_and_streamed() {
+    let (mock, gw) = routed_setup().await;
+    let resp = post(
+        &gw,
+        "/v1/completions",
+        json!({"model": "text-main", "prompt": "Say hi"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
+    assert_eq!(header(&resp, "x-litellm-model-group"), "text-backup");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(
+        v["model"], "text-main",
+        "the client's name, not the fallback's"
+    );
+    assert_eq!(v["choices"][0]["text"], DEFAULT_REPLY);
+    assert_eq!(sent_models(&mock), ["text-down", "text-up"]);
+
+    // The primary is cooling now: a stream goes straight to the fallback.
+    mock.reset();
+    mock.push(MockScript::status(500).for_model("text-down").times(0));
+    let resp = post(
+        &gw,
+        "/v1/completions",
+        json!({"model": "text-main", "prompt": "Say hi", "stream": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
+    let body = resp.text().await.unwrap();
+    let data = sse_data(&body);
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let text: String = data[..data.len() - 1]
+        .iter()
+        .map(|d| {
+            let v = serde_json::from_str::<Value>(d).unwrap();
+            assert_eq!(v["model"], "text-main");
+            v["choices"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(text, DEFAULT_REPLY);
+    assert_eq!(sent_models(&mock).last().unwrap(), "text-up");
+}
+
+#[tokio::test]
+async fn completions_fall_back_to_a_chat_only_group_through_the_bridge() {
+    let (mock, gw) = routed_setup().await;
+    mock.push(MockScript::json(200, anthropic_message("Hi.")).for_path_suffix("/v1/messages"));
+    let resp = post(
+        &gw,
+        "/v1/completions",
+        json!({"model": "text-alone", "prompt": "Say hi"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
+    assert_eq!(header(&resp, "x-litellm-model-group"), "claude");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(v["model"], "text-alone");
+    assert_eq!(v["choices"][0]["text"], "Hi.");
+    let paths: Vec<String> = mock.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["/v1/completions", "/v1/messages"],
+        "the primary is not asked twice"
+    );
+}
+
+#[tokio::test]
+async fn an_operation_failing_everywhere_reports_its_attempts() {
+    let (mock, gw) = routed_setup().await;
+    mock.push(MockScript::status(500).for_model("art-up").times(0));
+    let resp = post(
+        &gw,
+        "/v1/images/generations",
+        json!({"model": "art-main", "prompt": "a cat"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 500);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["error"]["message"].is_string(), "{v}");
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_its_first_byte_fails_over() {
+    let (mock, gw) = routed_setup().await;
+    // The first deployment answers 200 and then drops the connection before any audio.
+    mock.push(
+        MockScript::stream(StreamScript {
+            events: vec![json!("never sent")],
+            truncate_after: Some(0),
+            ..StreamScript::default()
+        })
+        .for_model("tts-cut"),
+    );
+    let resp = post(
+        &gw,
+        "/v1/audio/speech",
+        json!({"model": "speaker", "input": "hello", "voice": "alloy"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-retries"), "1");
+    let audio = resp.bytes().await.unwrap();
+    assert!(audio.starts_with(b"ID3"), "the second deployment's audio");
+    assert_eq!(sent_models(&mock), ["tts-cut", "tts-up"]);
+}
+
+#[tokio::test]
+async fn native_responses_fall_back_to_another_group() {
+    let (mock, gw) = routed_setup().await;
+    let resp = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "resp-main", "input": "Say hi"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
+    assert_eq!(header(&resp, "x-litellm-model-group"), "resp-backup");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["object"], "response");
+    assert_eq!(sent_models(&mock), ["resp-down", "resp-up"]);
+    let paths: Vec<String> = mock.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/v1/responses", "/v1/responses"], "both native");
+
+    // Streamed, with the primary cooling: straight to the fallback, events untouched.
+    let resp = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "resp-main", "input": "Say hi", "stream": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("event: response.completed\n"), "{text}");
+
+    // Every group failing: the error carries the attempt headers.
+    mock.push(MockScript::status(503).for_model("resp-up").times(0));
+    let resp = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "resp-main", "input": "Say hi"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(header(&resp, "x-litellm-attempted-fallbacks"), "1");
 }

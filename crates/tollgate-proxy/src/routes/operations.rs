@@ -18,7 +18,8 @@ use tollgate_router::OperationBodyOut;
 
 use super::usage::{UsageRecord, deferred, record};
 use super::{
-    admit, call_context, call_id, content_length, end_user, failed, finish, settled, tags,
+    admit, call_context, call_id, content_length, end_user, failed, finish, routed_error, settled,
+    tags,
 };
 use crate::accounting::CallSpec;
 use crate::body::read_limited;
@@ -188,8 +189,8 @@ async fn respond(
     let out = match state.router.operation(op, body, &ctx, sink).await {
         Ok(out) => out,
         Err(e) => {
-            failed(admission, &e);
-            return Err(e);
+            failed(admission, &e.error);
+            return Ok(routed_error(e));
         }
     };
     let rec = UsageRecord {

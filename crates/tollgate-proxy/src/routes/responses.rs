@@ -266,11 +266,18 @@ async fn answer(
     };
     if !stored_here {
         let (sink, pending) = deferred(state);
-        if let Some(reply) = state
+        let native = match state
             .router
             .responses_native(bytes, &req.model, ctx, sink)
-            .await?
+            .await
         {
+            Ok(native) => native,
+            Err(e) => {
+                failed(admission.take(), &e.error);
+                return Ok(routed_error(e));
+            }
+        };
+        if let Some(reply) = native {
             pending.fill(
                 UsageRecord {
                     route: "/v1/responses".into(),
