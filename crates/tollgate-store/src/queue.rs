@@ -17,6 +17,8 @@ use crate::{Store, StoreError};
 
 /// Rows per database statement.
 const CHUNK: usize = 500;
+/// How long the writer waits for more rows before writing a batch.
+const LINGER: Duration = Duration::from_millis(20);
 /// Longest wait between attempts while the database is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -108,8 +110,21 @@ impl Writer {
                 Some(Msg::Flush(f)) => flushes.push(f),
                 Some(Msg::Retry) => {}
             }
-            // Whatever else is already waiting joins this batch.
-            while fresh.len() < CHUNK * 4 {
+            // Rows arriving within LINGER join this batch: one journal sync and one transaction
+            // for many requests instead of one each (measured: a sync and a commit per request
+            // tripled the gateway's CPU per request under load). A flush does not wait.
+            let deadline = tokio::time::Instant::now() + LINGER;
+            while fresh.len() < CHUNK * 4 && flushes.is_empty() && !closed {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(Msg::Row(r))) => fresh.push(*r),
+                    Ok(Some(Msg::Flush(f))) => flushes.push(f),
+                    Ok(Some(Msg::Retry)) => {}
+                    Ok(None) => closed = true,
+                    Err(_) => break,
+                }
+            }
+            // Whatever else is already waiting joins too.
+            while fresh.len() < CHUNK * 4 && !closed {
                 match rx.try_recv() {
                     Ok(Msg::Row(r)) => fresh.push(*r),
                     Ok(Msg::Flush(f)) => flushes.push(f),
