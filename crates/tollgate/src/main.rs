@@ -121,17 +121,18 @@ async fn run(cli: Cli, config: Config, level: String, started: Instant) -> Resul
     )
     .map_err(|e| format!("price file: {e}"))?;
     if let Some(url) = tollgate_proxy::accounting::database_url(&config, config_dir.as_deref()) {
-        // The spend journal lives beside the config (or in the working directory) so it
-        // survives restarts; named after the config so gateways with different configs in
-        // one directory keep separate journals.
+        // The spend journal survives restarts: beside a SQLite database file (a writable place
+        // by necessity, even when the config is on a read-only mount), else beside the config
+        // (or in the working directory); named after the config so gateways with different
+        // configs in one directory keep separate journals.
         let stem = cli
             .config
             .as_deref()
             .and_then(Path::file_stem)
             .and_then(|s| s.to_str())
             .unwrap_or("tollgate");
-        let journal = config_dir
-            .clone()
+        let journal = sqlite_dir(&url)
+            .or_else(|| config_dir.clone())
             .unwrap_or_else(|| PathBuf::from("."))
             .join(format!("{stem}.spend-journal"));
         let accounting = tollgate_proxy::accounting::Accounting::open(
@@ -238,6 +239,16 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
     Ok(config)
 }
 
+/// The directory of a `sqlite://PATH` (or `sqlite:PATH`) database file.
+fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    let dir = Path::new(path).parent()?;
+    (!dir.as_os_str().is_empty()).then(|| dir.to_path_buf())
+}
+
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Err(e) => {
@@ -334,5 +345,21 @@ fn init_logging(level: &str, json: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_goes_beside_a_sqlite_file() {
+        assert_eq!(
+            sqlite_dir("sqlite:///var/lib/tollgate/t.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/tollgate"))
+        );
+        assert_eq!(sqlite_dir("sqlite:data/t.db"), Some(PathBuf::from("data")));
+        assert_eq!(sqlite_dir("sqlite:t.db"), None);
+        assert_eq!(sqlite_dir("postgres://h/db"), None);
     }
 }
