@@ -13,9 +13,9 @@ use tollgate_core::{ChatCompletionRequest, GatewayError};
 
 use super::{
     add_headers, admit, call_context, call_id, content_length, end_user, failed, finish,
-    json_from_call, routed_error, settled, tags,
+    json_from_call, routed_error, settle_chat_stream, settled, tags,
 };
-use crate::accounting::{CallSpec, Outcome};
+use crate::accounting::CallSpec;
 use crate::body::{CHAT, parse_json, read_limited};
 use crate::headers;
 use crate::state::AppState;
@@ -95,20 +95,7 @@ async fn respond(
             .as_ref()
             .map(|a| a.headers().to_vec())
             .unwrap_or_default();
-        let stream = match admission {
-            Some(a) => {
-                let info = info.clone();
-                stream.on_end(move |end| {
-                    a.finish(Outcome {
-                        usage: end.usage.as_ref(),
-                        info: Some(&info),
-                        error: end.error.as_ref(),
-                        cancelled: end.cancelled,
-                    });
-                })
-            }
-            None => stream,
-        };
+        let stream = settle_chat_stream(stream, admission);
         let body = Body::from_stream(stream.into_sse().map(Ok::<_, Infallible>));
         let mut response = (StatusCode::OK, body).into_response();
         let h = response.headers_mut();

@@ -25,9 +25,9 @@ use tollgate_router::{CallContext, CallInfo, MessagesCall, NativeMessages};
 
 use super::{
     admit_as, call_context, call_id, content_length, end_user, failed, json_from_call,
-    settle_stream, settled, tags,
+    settle_chat_stream, settle_stream, settled, tags,
 };
-use crate::accounting::{Admission, CallSpec, Outcome};
+use crate::accounting::{Admission, CallSpec};
 use crate::body::{MESSAGES, parse_json, read_limited};
 use crate::headers;
 use crate::state::AppState;
@@ -240,20 +240,7 @@ async fn call(
     if req.is_stream() {
         let stream = state.router.chat_stream(chat, ctx).await?;
         let info = stream.info.clone();
-        let stream = match admission.take() {
-            Some(a) => {
-                let info = info.clone();
-                stream.on_end(move |end| {
-                    a.finish(Outcome {
-                        usage: end.usage.as_ref(),
-                        info: Some(&info),
-                        error: end.error.as_ref(),
-                        cancelled: end.cancelled,
-                    });
-                })
-            }
-            None => stream,
-        };
+        let stream = settle_chat_stream(stream, admission.take());
         let mut encoder = MessagesStreamEncoder::new(id, req.model.clone());
         let pending: VecDeque<Bytes> = encoder.start().into();
         let events = EventStream {

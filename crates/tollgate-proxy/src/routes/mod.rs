@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tollgate_core::GatewayError;
-use tollgate_router::{CallContext, CallInfo, RouterError, UsageCell};
+use tollgate_router::{CallContext, CallInfo, ChatStream, RouterError, UsageCell};
 
 use crate::accounting::{Admission, CallSpec, Outcome};
 use crate::auth::Identity;
@@ -138,6 +138,21 @@ pub(crate) async fn admit_as(
         let mut response = render(r.error);
         add_headers(response.headers_mut(), &r.headers);
         Box::new(response)
+    })
+}
+
+/// Settles `admission` when a chat stream ends (completed, failed mid-stream, or dropped by
+/// the client), with its final usage.
+pub(crate) fn settle_chat_stream(stream: ChatStream, admission: Option<Admission>) -> ChatStream {
+    let Some(a) = admission else { return stream };
+    let info = stream.info.clone();
+    stream.on_end(move |end| {
+        a.finish(Outcome {
+            usage: end.usage.as_ref(),
+            info: Some(&info),
+            error: end.error.as_ref(),
+            cancelled: end.cancelled,
+        });
     })
 }
 

@@ -26,10 +26,10 @@ use tollgate_router::CallContext;
 
 use super::usage::{UsageRecord, deferred};
 use super::{
-    admit, call_context, call_id, content_length, end_user, failed, finish, routed_error, settled,
-    tags,
+    admit, call_context, call_id, content_length, end_user, failed, finish, routed_error,
+    settle_chat_stream, settled, tags,
 };
-use crate::accounting::{Admission, CallSpec, Outcome};
+use crate::accounting::{Admission, CallSpec};
 use crate::body::{RESPONSES, parse_json, read_limited};
 use crate::headers;
 use crate::state::AppState;
@@ -321,20 +321,7 @@ async fn answer(
             }
         };
         let info = stream.info.clone();
-        let stream = match admission.take() {
-            Some(a) => {
-                let info = info.clone();
-                stream.on_end(move |end| {
-                    a.finish(Outcome {
-                        usage: end.usage.as_ref(),
-                        info: Some(&info),
-                        error: end.error.as_ref(),
-                        cancelled: end.cancelled,
-                    });
-                })
-            }
-            None => stream,
-        };
+        let stream = settle_chat_stream(stream, admission.take());
         let mut encoder = ResponsesStreamEncoder::new(req.clone(), id, created_at);
         let pending: VecDeque<Bytes> = encoder.start().into();
         let events = EventStream {
