@@ -6,18 +6,17 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures::StreamExt;
 use tollgate_core::{ChatCompletionRequest, GatewayError};
 
+use super::sse_response;
 use super::{
     add_headers, admit, call_context, call_id, content_length, end_user, failed, finish,
     json_from_call, routed_error, settle_chat_stream, settled, tags,
 };
 use crate::accounting::CallSpec;
 use crate::body::{CHAT, parse_json, read_limited};
-use crate::headers;
 use crate::state::AppState;
 
 /// `/chat/completions` with the model in the body.
@@ -97,19 +96,8 @@ async fn respond(
             .unwrap_or_default();
         let stream = settle_chat_stream(stream, admission);
         let body = Body::from_stream(stream.into_sse().map(Ok::<_, Infallible>));
-        let mut response = (StatusCode::OK, body).into_response();
-        let h = response.headers_mut();
-        h.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream; charset=utf-8"),
-        );
-        h.insert(
-            http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        );
-        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        headers::call(h, &info, started.elapsed());
-        add_headers(h, &limit_headers);
+        let mut response = sse_response(body, &info, started);
+        add_headers(response.headers_mut(), &limit_headers);
         return Ok(response);
     }
     match state.router.chat_bytes(req, &ctx).await {

@@ -21,8 +21,9 @@ use tollgate_bridge::messages::{
     from_chat_response, new_id, to_chat_request,
 };
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
-use tollgate_router::{CallContext, CallInfo, MessagesCall, NativeMessages};
+use tollgate_router::{CallContext, MessagesCall, NativeMessages};
 
+use super::sse_response;
 use super::{
     admit_as, call_context, call_id, content_length, end_user, failed, json_from_call,
     settle_chat_stream, settle_stream, settled, tags,
@@ -268,22 +269,6 @@ async fn call(
         &out.info,
     );
     Ok(response)
-}
-
-fn sse_response(body: Body, info: &CallInfo, started: Instant) -> Response {
-    let mut response = (StatusCode::OK, body).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    h.insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    headers::call(h, info, started.elapsed());
-    response
 }
 
 /// Anthropic's `error` event.

@@ -15,6 +15,7 @@ pub mod usage;
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -80,6 +81,23 @@ pub(crate) fn call_context(
 pub(crate) fn routed_error(e: RouterError) -> Response {
     let mut response = ApiError(e.error).into_response();
     headers::attempts(response.headers_mut(), &e.attempts);
+    response
+}
+
+/// A `200` server-sent-events answer with the call's headers (no proxy buffering).
+pub(crate) fn sse_response(body: Body, info: &CallInfo, started: Instant) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers::call(h, info, started.elapsed());
     response
 }
 

@@ -11,7 +11,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -24,6 +23,7 @@ use tollgate_core::chat::StreamOptions;
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
 use tollgate_router::CallContext;
 
+use super::sse_response;
 use super::usage::{UsageRecord, deferred};
 use super::{
     admit, call_context, call_id, content_length, end_user, failed, finish, routed_error,
@@ -336,18 +336,7 @@ async fn answer(
             }),
         };
         let body = Body::from_stream(events.into_stream().map(Ok::<_, Infallible>));
-        let mut response = (StatusCode::OK, body).into_response();
-        let h = response.headers_mut();
-        h.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream; charset=utf-8"),
-        );
-        h.insert(
-            http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        );
-        headers::call(h, &info, started.elapsed());
-        return Ok(response);
+        return Ok(sse_response(body, &info, started));
     }
 
     let out = match state.router.chat_bytes(chat, ctx).await {
