@@ -24,7 +24,7 @@ pub struct Cost {
     pub reasoning: Usd,
     /// Audio prompt and completion tokens.
     pub audio: Usd,
-    /// Time- and query-based charges.
+    /// Charges by time, query, character and image.
     pub other: Usd,
 }
 
@@ -45,10 +45,16 @@ impl Cost {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Metering<'a> {
     pub usage: Option<&'a Usage>,
-    /// Call time, for per-second prices.
+    /// Call time or audio length, for per-second prices.
     pub duration: Option<Duration>,
     /// Searches (Cohere rerank's `search_units`), for per-query prices.
     pub queries: u64,
+    /// Characters of input text (speech), for per-character prices.
+    pub characters: u64,
+    /// Images generated, for per-image and per-pixel prices.
+    pub images: u64,
+    /// Pixels of each generated image (width × height), for per-pixel prices.
+    pub pixels_per_image: u64,
 }
 
 /// Token counts of one call, each token in exactly one bucket.
@@ -145,10 +151,33 @@ impl ModelPrice {
     }
 
     /// The cost of a call: tokens (long-prompt tier rates when the prompt is past a tier's
-    /// threshold), seconds and queries. A cache or reasoning rate the entry lacks falls back to
-    /// the input or output rate, as the provider then bills them.
+    /// threshold), seconds, queries, characters and images. A cache or reasoning rate the
+    /// entry lacks falls back to the input or output rate, as the provider then bills them.
+    /// Time is priced at `input_cost_per_second`, else `output_cost_per_second` (LiteLLM's
+    /// cost map gives transcription models both, for one charge). Generated images are priced
+    /// per image, else per pixel, and then their tokens are not charged again; an entry with
+    /// neither (gpt-image-1) prices the tokens the provider reports.
     pub fn cost_metered(&self, m: &Metering<'_>) -> Result<Cost, CostError> {
-        let split = m.usage.map(TokenSplit::of).unwrap_or_default();
+        let times = |rate: Option<Usd>, n: u64| -> Result<Usd, CostError> {
+            match rate {
+                None => Ok(Usd::ZERO),
+                Some(r) => r.checked_mul(n).ok_or(CostError::Overflow),
+            }
+        };
+        let image_charge = match (m.images, self.per_image, self.per_pixel) {
+            (0, _, _) => None,
+            (n, Some(rate), _) => Some(times(Some(rate), n)?),
+            (n, None, Some(rate)) if m.pixels_per_image > 0 => Some(times(
+                Some(rate),
+                n.checked_mul(m.pixels_per_image)
+                    .ok_or(CostError::Overflow)?,
+            )?),
+            _ => None,
+        };
+        let split = match image_charge {
+            Some(_) => TokenSplit::default(),
+            None => m.usage.map(TokenSplit::of).unwrap_or_default(),
+        };
         let tier = self
             .tiers
             .iter()
@@ -164,12 +193,6 @@ impl ModelPrice {
         let audio_input = self.audio_input.or(input);
         let audio_output = self.audio_output.or(output);
 
-        let times = |rate: Option<Usd>, n: u64| -> Result<Usd, CostError> {
-            match rate {
-                None => Ok(Usd::ZERO),
-                Some(r) => r.checked_mul(n).ok_or(CostError::Overflow),
-            }
-        };
         let per_time = |rate: Option<Usd>| -> Result<Usd, CostError> {
             match (rate, m.duration) {
                 (Some(r), Some(d)) => r.checked_mul_duration(d).ok_or(CostError::Overflow),
@@ -196,9 +219,10 @@ impl ModelPrice {
                 times(audio_output, split.audio_output)?,
             ])?,
             other: sum(&[
-                per_time(self.input_per_second)?,
-                per_time(self.output_per_second)?,
+                per_time(self.input_per_second.or(self.output_per_second))?,
                 times(self.per_query, m.queries)?,
+                times(self.input_per_character, m.characters)?,
+                image_charge.unwrap_or(Usd::ZERO),
             ])?,
         };
         sum(&[

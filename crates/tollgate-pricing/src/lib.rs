@@ -21,4 +21,4 @@ pub use cost::{Cost, Metering, TokenSplit};
 pub use error::{CostError, PriceError};
 pub use money::Usd;
 pub use price::{ModelPrice, Tier};
-pub use table::{PriceOverrides, PriceTable, cost_map_path, is_price_key};
+pub use table::{PriceOverrides, PriceTable, cost_map_path, image_dimensions, is_price_key};

@@ -49,6 +49,13 @@ pub struct ModelPrice {
     pub output_per_second: Option<Usd>,
     /// Per search or query (rerank).
     pub per_query: Option<Usd>,
+    /// Per character of input text (text-to-speech).
+    pub input_per_character: Option<Usd>,
+    /// Per generated image (`output_cost_per_image`, else `input_cost_per_image`).
+    pub per_image: Option<Usd>,
+    /// Per pixel of each generated image (`input_cost_per_pixel` + `output_cost_per_pixel`,
+    /// as the DALL·E entries are priced).
+    pub per_pixel: Option<Usd>,
     /// Long-prompt rates, ascending by threshold.
     pub tiers: Vec<Tier>,
     fields: Map<String, Value>,
@@ -114,6 +121,12 @@ impl ModelPrice {
             input_per_second: usd("input_cost_per_second")?,
             output_per_second: usd("output_cost_per_second")?,
             per_query: usd("input_cost_per_query")?,
+            input_per_character: usd("input_cost_per_character")?,
+            per_image: usd("output_cost_per_image")?.or(usd("input_cost_per_image")?),
+            per_pixel: match (usd("input_cost_per_pixel")?, usd("output_cost_per_pixel")?) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(Usd::ZERO) + b.unwrap_or(Usd::ZERO)),
+            },
             tiers,
             fields,
         })
@@ -147,6 +160,9 @@ impl ModelPrice {
             || self.input_per_second.is_some()
             || self.output_per_second.is_some()
             || self.per_query.is_some()
+            || self.input_per_character.is_some()
+            || self.per_image.is_some()
+            || self.per_pixel.is_some()
     }
 
     /// This entry with `overrides`' fields laid over its own (a field at a time).

@@ -150,6 +150,25 @@ impl PriceTable {
         })
     }
 
+    /// The key of an image model's entry for one size and quality, in LiteLLM's conventions:
+    /// `{quality}/{W-x-H}/{model}`, then `{W-x-H}/{model}` (the model with and without its
+    /// provider prefix; quality `standard` when not given). `size` may be written `1024x1024`
+    /// or `1024-x-1024`.
+    pub fn image_key(&self, model: &str, size: &str, quality: Option<&str>) -> Option<&str> {
+        let size = image_size_key(size)?;
+        let bare = model.split_once('/').map_or(model, |(_, m)| m);
+        let mut names = Vec::with_capacity(4);
+        // OpenAI's default quality is `standard`, the key LiteLLM's DALL·E 3 entries use.
+        let quality = quality.filter(|q| !q.is_empty()).unwrap_or("standard");
+        for m in [model, bare] {
+            names.push(format!("{quality}/{size}/{m}"));
+            names.push(format!("{size}/{m}"));
+        }
+        names
+            .iter()
+            .find_map(|n| self.entries.get(&n.to_lowercase()).map(|(k, _)| k.as_str()))
+    }
+
     /// The entry for a model string (see [`PriceTable::lookup`]).
     pub fn get(&self, model: &str) -> Option<&ModelPrice> {
         self.lookup(model).map(|(_, p)| p)
@@ -204,6 +223,18 @@ impl PriceTable {
         }
         Ok(price)
     }
+}
+
+/// `1024x1792` or `1024-x-1792` → `1024-x-1792`; `None` for anything else.
+fn image_size_key(size: &str) -> Option<String> {
+    let (w, h) = image_dimensions(size)?;
+    Some(format!("{w}-x-{h}"))
+}
+
+/// Width and height of an image size string (`1024x1792`, `1024-x-1792`).
+pub fn image_dimensions(size: &str) -> Option<(u64, u64)> {
+    let (w, h) = size.split_once("-x-").or_else(|| size.split_once('x'))?;
+    Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
 }
 
 /// A deployment's own price and context fields, from `litellm_params` and `model_info`

@@ -156,12 +156,101 @@ fn every_builtin_chat_and_embedding_entry_has_rates_and_a_window() {
     assert_eq!(PriceTable::shared_builtin().len(), t.len());
     for key in raw.keys() {
         let p = t.entry(key).unwrap();
-        assert!(p.input.is_some() && p.output.is_some(), "{key}");
         assert!(p.litellm_provider.is_some() && p.mode.is_some(), "{key}");
+        // Image, transcription and speech models are priced by their own units.
+        if matches!(
+            p.mode.as_deref(),
+            Some("image_generation" | "audio_transcription" | "audio_speech")
+        ) {
+            assert!(p.has_rates(), "{key}");
+            continue;
+        }
+        assert!(p.input.is_some() && p.output.is_some(), "{key}");
         if !key.ends_with("/*") {
             assert!(p.context_window().is_some(), "{key}");
         }
     }
+}
+
+#[test]
+fn images_audio_and_speech_are_priced_by_their_units() {
+    let t = PriceTable::builtin();
+    // DALL·E 3 by size and quality (standard when none is given), per image.
+    let key = t
+        .image_key("openai/dall-e-3", "1024x1792", Some("hd"))
+        .unwrap();
+    assert_eq!(key, "hd/1024-x-1792/dall-e-3");
+    let images = |key: &str, n: u64| {
+        t.cost_metered(
+            key,
+            &Metering {
+                images: n,
+                pixels_per_image: 1024 * 1792,
+                ..Metering::default()
+            },
+        )
+        .unwrap()
+        .total()
+    };
+    assert_eq!(images(key, 3), usd("0.36"));
+    let standard = t.image_key("dall-e-3", "1024-x-1024", None).unwrap();
+    assert_eq!(images(standard, 1), usd("0.04"));
+    assert_eq!(
+        t.image_key("dall-e-2", "256x256", None),
+        Some("256-x-256/dall-e-2")
+    );
+    assert_eq!(t.image_key("dall-e-3", "7x7", None), None);
+    assert_eq!(t.image_key("dall-e-3", "large", None), None);
+    // A per-image price wins over reported tokens; without one, tokens are priced.
+    let u = Usage::new(1000, 1000);
+    let c = t
+        .cost_metered(
+            standard,
+            &Metering {
+                usage: Some(&u),
+                images: 1,
+                ..Metering::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(c.total(), usd("0.04"));
+    // Per pixel (a deployment's own `input_cost_per_pixel` + `output_cost_per_pixel`).
+    let mut o = PriceOverrides::default();
+    o.set("input_cost_per_pixel", 1e-8);
+    o.set("output_cost_per_pixel", 1e-8);
+    let p = t
+        .deployment_price("openai/my-image-model", None, &o)
+        .unwrap();
+    let c = p
+        .cost_metered(&Metering {
+            images: 2,
+            pixels_per_image: 512 * 512,
+            ..Metering::default()
+        })
+        .unwrap();
+    assert_eq!(c.total(), usd("0.01048576"));
+    // Whisper: one rate per second although the entry lists input and output rates.
+    let c = t
+        .cost_metered(
+            "whisper-1",
+            &Metering {
+                duration: Some(Duration::from_millis(1500)),
+                ..Metering::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(c.total(), usd("0.00015"));
+    // Speech: per input character.
+    let c = t
+        .cost_metered(
+            "openai/tts-1-hd",
+            &Metering {
+                characters: 1000,
+                ..Metering::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(c.total(), usd("0.03"));
 }
 
 /// openai/chat_reasoning.json: gpt-5-nano, 192 of 267 completion tokens are reasoning.

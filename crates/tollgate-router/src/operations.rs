@@ -697,7 +697,14 @@ fn measure(op: Operation, body: &OperationBody, bytes: &[u8]) -> OperationUsage 
                 .and_then(Value::as_u64);
         }
         Operation::AudioTranscriptions => {
-            usage.audio_seconds = v.get("duration").and_then(Value::as_f64);
+            // `verbose_json` answers carry `duration`; plain `json` answers of duration-billed
+            // models carry `usage: {"type": "duration", "seconds": N}`.
+            usage.audio_seconds = v.get("duration").and_then(Value::as_f64).or_else(|| {
+                v.get("usage")
+                    .filter(|u| u.get("type").and_then(Value::as_str) == Some("duration"))
+                    .and_then(|u| u.get("seconds"))
+                    .and_then(Value::as_f64)
+            });
         }
         Operation::AudioSpeech => usage.characters = input_chars(body),
         Operation::Completions | Operation::Moderations => {}
@@ -748,6 +755,18 @@ mod tests {
             br#"{"results":[],"meta":{"billed_units":{"search_units":1}}}"#,
         );
         assert_eq!(rerank.search_units, Some(1));
+        let heard = measure(
+            Operation::AudioTranscriptions,
+            &body,
+            br#"{"text":"hi","usage":{"type":"duration","seconds":3}}"#,
+        );
+        assert_eq!(heard.audio_seconds, Some(3.0));
+        let heard = measure(
+            Operation::AudioTranscriptions,
+            &body,
+            br#"{"text":"hi","duration":2.5}"#,
+        );
+        assert_eq!(heard.audio_seconds, Some(2.5));
         let speech = measure(Operation::AudioSpeech, &body, b"{}");
         assert_eq!(speech.characters, Some(5));
         let text = measure(
