@@ -237,6 +237,25 @@ const ADD_END_USER_SPEND: &str = "INSERT INTO \"LiteLLM_EndUserTable\" (user_id,
 const ADD_MEMBER_SPEND: &str =
     "UPDATE \"LiteLLM_TeamMembership\" SET spend = spend + $1 WHERE user_id = $2 AND team_id = $3";
 
+// `model_spend[model] += $1` on a key or team row (LiteLLM's per-model running totals). The
+// model is a bound parameter: a JSON path on SQLite, a `text[]` path on PostgreSQL.
+const ADD_KEY_MODEL_SPEND_PG: &str = "UPDATE \"LiteLLM_VerificationToken\" SET model_spend = \
+    jsonb_set(COALESCE(model_spend, '{}'::jsonb), ARRAY[$2::text], \
+    to_jsonb(COALESCE((model_spend->>$2)::float8, 0) + $1)) WHERE token = $3";
+const ADD_KEY_MODEL_SPEND_SQLITE: &str = "UPDATE \"LiteLLM_VerificationToken\" SET model_spend = \
+    json_set(COALESCE(NULLIF(model_spend, ''), '{}'), '$.\"' || $2 || '\"', \
+    COALESCE(json_extract(model_spend, '$.\"' || $2 || '\"'), 0) + $1) WHERE token = $3";
+const ADD_TEAM_MODEL_SPEND_PG: &str = "UPDATE \"LiteLLM_TeamTable\" SET model_spend = \
+    jsonb_set(COALESCE(model_spend, '{}'::jsonb), ARRAY[$2::text], \
+    to_jsonb(COALESCE((model_spend->>$2)::float8, 0) + $1)) WHERE team_id = $3";
+const ADD_TEAM_MODEL_SPEND_SQLITE: &str = "UPDATE \"LiteLLM_TeamTable\" SET model_spend = \
+    json_set(COALESCE(NULLIF(model_spend, ''), '{}'), '$.\"' || $2 || '\"', \
+    COALESCE(json_extract(model_spend, '$.\"' || $2 || '\"'), 0) + $1) WHERE team_id = $3";
+const RESET_KEY_MODEL_PG: &str = "UPDATE \"LiteLLM_VerificationToken\" SET model_spend = \
+    jsonb_set(COALESCE(model_spend, '{}'::jsonb), ARRAY[$2::text], to_jsonb(0)) WHERE token = $1";
+const RESET_KEY_MODEL_SQLITE: &str = "UPDATE \"LiteLLM_VerificationToken\" SET model_spend = \
+    json_set(COALESCE(NULLIF(model_spend, ''), '{}'), '$.\"' || $2 || '\"', 0) WHERE token = $1";
+
 const RESET_KEY: &str = "UPDATE \"LiteLLM_VerificationToken\" SET spend = 0 WHERE token = $1";
 const RESET_USER: &str = "UPDATE \"LiteLLM_UserTable\" SET spend = 0 WHERE user_id = $1";
 const RESET_TEAM: &str = "UPDATE \"LiteLLM_TeamTable\" SET spend = 0 WHERE team_id = $1";
@@ -460,6 +479,18 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a key's `model_spend[model]` to zero (its `model_max_budget` window reset).
+    pub async fn reset_model_spend(&self, token: &str, model: &str) -> Result<(), StoreError> {
+        if !plain_model_name(model) {
+            return Ok(());
+        }
+        on_db!(&self.db, pool, pg => {
+            let sql = if pg { RESET_KEY_MODEL_PG } else { RESET_KEY_MODEL_SQLITE };
+            sqlx::query(sql).bind(token).bind(model).execute(pool).await?;
+        });
+        Ok(())
+    }
+
     /// Writes spend-log rows and adds their cost to the running totals, in one transaction.
     /// A row whose `request_id` is already stored is skipped together with its totals, so
     /// writing the same batch again (after a failure whose outcome was unknown) counts each
@@ -474,6 +505,19 @@ impl Store {
             let sql = if pg { SPEND_INSERT_PG } else { SPEND_INSERT_SQLITE };
             let inserted: Vec<String> = sqlx::query_scalar(sql).bind(json).fetch_all(&mut *tx).await?;
             let totals = totals(rows, &inserted);
+            for (key, team, model, amount) in model_totals(rows, &inserted) {
+                let (k, t) = if pg {
+                    (ADD_KEY_MODEL_SPEND_PG, ADD_TEAM_MODEL_SPEND_PG)
+                } else {
+                    (ADD_KEY_MODEL_SPEND_SQLITE, ADD_TEAM_MODEL_SPEND_SQLITE)
+                };
+                if !key.is_empty() {
+                    sqlx::query(k).bind(amount).bind(model).bind(key).execute(&mut *tx).await?;
+                }
+                if let Some(team) = team {
+                    sqlx::query(t).bind(amount).bind(model).bind(team).execute(&mut *tx).await?;
+                }
+            }
             for (owner, amount) in &totals {
                 let q = match owner {
                     Owner::Key(id) => sqlx::query(ADD_KEY_SPEND).bind(amount).bind(id),
@@ -564,6 +608,42 @@ impl Store {
     pub async fn close(&self) {
         on_db!(&self.db, pool, _pg => pool.close().await);
     }
+}
+
+/// Whether a model name can be a `model_spend` key: SQLite's JSON paths cannot quote `"` or
+/// `\`, and such names are not real model names, so their per-model totals are not kept.
+fn plain_model_name(model: &str) -> bool {
+    !model.is_empty() && !model.contains(['"', '\\'])
+}
+
+/// The per-model totals a batch adds to keys and teams (`model_spend`, by model group), from
+/// the rows that were new: (key hash, team, model, amount).
+fn model_totals<'a>(
+    rows: &'a [SpendRow],
+    inserted: &[String],
+) -> Vec<(&'a str, Option<&'a str>, &'a str, f64)> {
+    let new: std::collections::HashSet<&str> = inserted.iter().map(String::as_str).collect();
+    let mut sums: HashMap<(&str, Option<&str>, &str), f64> = HashMap::new();
+    for r in rows.iter().filter(|r| new.contains(r.request_id.as_str())) {
+        let Some(model) = r.model_group.as_deref().filter(|m| plain_model_name(m)) else {
+            continue;
+        };
+        if r.spend == 0.0 {
+            continue;
+        }
+        let team = r.team_id.as_deref().filter(|t| !t.is_empty());
+        if r.api_key.is_empty() && team.is_none() {
+            continue;
+        }
+        *sums.entry((r.api_key.as_str(), team, model)).or_default() += r.spend;
+    }
+    // A stable order keeps concurrent writers from locking rows in opposite orders.
+    let mut out: Vec<_> = sums
+        .into_iter()
+        .map(|((k, t, m), v)| (k, t, m, v))
+        .collect();
+    out.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    out
 }
 
 /// The running totals a batch adds, from the rows that were new.

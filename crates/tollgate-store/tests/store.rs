@@ -171,6 +171,75 @@ async fn responses_round_trip(store: &Store) {
     assert_eq!(store.get_response(&id).await.unwrap(), None);
 }
 
+/// `model_spend` on keys and teams: per model group, added once per new row, reset per key.
+async fn model_spend(store: &Store) {
+    let token = hash_key(&format!("sk-{}", uuid::Uuid::new_v4()));
+    let team = format!("team-{}", uuid::Uuid::new_v4());
+    let mut k = key(&token);
+    k.team_id = Some(team.clone());
+    store.upsert(&k).await.unwrap();
+    store
+        .upsert(&TeamRow {
+            team_id: team.clone(),
+            members_with_roles: json!([]),
+            ..TeamRow::default()
+        })
+        .await
+        .unwrap();
+    let row = |cost: f64, model: &str| {
+        let mut r = spend_row(&uuid::Uuid::new_v4().to_string(), &token, cost);
+        r.team_id = Some(team.clone());
+        r.model_group = Some(model.to_owned());
+        r
+    };
+    let first = row(0.25, "gpt-4o");
+    let batch = [
+        first.clone(),
+        row(0.5, "gpt-4o"),
+        row(0.125, "claude.v2:1/x"),
+        row(1.0, "bad\"name"),
+    ];
+    store.write_spend(&batch).await.unwrap();
+    // A row written again counts nothing again.
+    store
+        .write_spend(&[first, row(0.25, "gpt-4o")])
+        .await
+        .unwrap();
+    // (PostgreSQL's JSONB writes 1.0 as 1: numbers are compared as numbers.)
+    let spent = |m: &serde_json::Map<String, serde_json::Value>, model: &str| {
+        m.get(model).and_then(serde_json::Value::as_f64)
+    };
+    let got: KeyRow = store.get(&token).await.unwrap().unwrap();
+    assert_eq!(got.model_spend.len(), 2, "{:?}", got.model_spend);
+    assert_eq!(spent(&got.model_spend, "gpt-4o"), Some(1.0));
+    assert_eq!(spent(&got.model_spend, "claude.v2:1/x"), Some(0.125));
+    let t: TeamRow = store.get(&team).await.unwrap().unwrap();
+    assert_eq!(spent(&t.model_spend, "gpt-4o"), Some(1.0));
+    // The running key total still counts every row, whatever its model name.
+    assert!((got.spend - 2.125).abs() < 1e-9, "{}", got.spend);
+    store.reset_model_spend(&token, "gpt-4o").await.unwrap();
+    let got: KeyRow = store.get(&token).await.unwrap().unwrap();
+    assert_eq!(
+        got.model_spend.get("gpt-4o").and_then(|v| v.as_f64()),
+        Some(0.0)
+    );
+    assert_eq!(got.model_spend.get("claude.v2:1/x"), Some(&json!(0.125)));
+}
+
+#[tokio::test]
+async fn sqlite_model_spend_is_kept_per_model() {
+    let (url, _dir) = common::sqlite_url();
+    model_spend(&Store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_model_spend_is_kept_per_model() {
+    let Some(url) = common::pg_url().await else {
+        return;
+    };
+    model_spend(&Store::open(&url).await.unwrap()).await;
+}
+
 #[tokio::test]
 async fn sqlite_stored_responses_round_trip() {
     let (url, _dir) = common::sqlite_url();
