@@ -91,6 +91,17 @@ impl Authenticator {
         )))
     }
 
+    /// The stored row of the virtual key a request presented, when one exists even though it
+    /// may not be used (blocked, expired): for the refused request's spend-log row. Read from
+    /// the key cache only, never the database (this runs on refusals).
+    pub fn presented_row(&self, headers: &HeaderMap, query: Option<&str>) -> Option<Arc<KeyRow>> {
+        let acc = self.accounting.as_ref()?;
+        match self.presented_key(headers, query) {
+            Presented::Key(k) if k.starts_with("sk-") => acc.cached_key(&hash_key(&k)),
+            _ => None,
+        }
+    }
+
     fn presented_key(&self, headers: &HeaderMap, query: Option<&str>) -> Presented {
         let header = |name: &str| {
             headers

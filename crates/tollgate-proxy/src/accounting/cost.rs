@@ -6,13 +6,65 @@ use std::sync::Arc;
 
 use tollgate_config::DeploymentConfig;
 use tollgate_core::Usage;
-use tollgate_pricing::{CostError, PriceTable};
+use tollgate_pricing::{CostError, Metering, ModelPrice, PriceTable};
+
+/// What an operation call used that is priced apart from tokens: images (per image, or per
+/// pixel of the requested size), seconds of audio, characters of speech, rerank searches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Units {
+    /// Images generated.
+    pub images: u64,
+    /// The requested image size (`1024x1024`; OpenAI's default when the request names none).
+    pub image_size: Option<String>,
+    /// The requested image quality (`standard`, `hd`, `low`, ...).
+    pub image_quality: Option<String>,
+    /// Characters of text turned into speech.
+    pub characters: u64,
+    /// Seconds of audio transcribed.
+    pub seconds: Option<f64>,
+    /// Searches (Cohere's `search_units`).
+    pub queries: u64,
+}
+
+impl Units {
+    fn metering<'a>(&self, usage: Option<&'a Usage>) -> Metering<'a> {
+        let pixels = self
+            .image_size
+            .as_deref()
+            .and_then(tollgate_pricing::image_dimensions)
+            .map_or(0, |(w, h)| w.saturating_mul(h));
+        Metering {
+            usage,
+            duration: self
+                .seconds
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(std::time::Duration::from_secs_f64),
+            queries: self.queries,
+            characters: self.characters,
+            images: self.images,
+            pixels_per_image: pixels,
+        }
+    }
+}
 
 /// Prices a call from its usage.
 pub trait Coster: Send + Sync + std::fmt::Debug {
     /// USD for `usage` on `model` (the provider model actually called), served by `deployment`
     /// when known.
     fn cost(&self, model: &str, usage: &Usage, deployment: Option<&DeploymentConfig>) -> f64;
+
+    /// USD for an operation call (images, audio, speech, rerank) that used `units` and, when
+    /// the provider reported them, `usage` tokens. Without an override only the tokens count.
+    fn cost_units(
+        &self,
+        model: &str,
+        usage: Option<&Usage>,
+        units: &Units,
+        deployment: Option<&DeploymentConfig>,
+    ) -> f64 {
+        let _ = units;
+        usage.map_or(0.0, |u| self.cost(model, u, deployment))
+    }
 }
 
 /// Prices from the deployment's `litellm_params` (`input_cost_per_token`,
@@ -31,6 +83,40 @@ impl Coster for DeploymentPrices {
         (usage.prompt_tokens - cached) as f64 * input
             + cached as f64 * cache_read
             + usage.completion_tokens as f64 * output
+    }
+
+    /// The deployment's own unit prices (`input_cost_per_image`, `input_cost_per_second`,
+    /// `input_cost_per_character`, `input_cost_per_query`, ...), else its token prices.
+    fn cost_units(
+        &self,
+        model: &str,
+        usage: Option<&Usage>,
+        units: &Units,
+        deployment: Option<&DeploymentConfig>,
+    ) -> f64 {
+        let Some(d) = deployment else { return 0.0 };
+        let price = tollgate_router::config_price(d, &PriceTable::default(), model);
+        metered(model, price, usage, units)
+    }
+}
+
+/// The metered cost from a resolved price; a missing or unusable price costs 0 (logged).
+fn metered(
+    model: &str,
+    price: Result<ModelPrice, CostError>,
+    usage: Option<&Usage>,
+    units: &Units,
+) -> f64 {
+    match price.and_then(|p| p.cost_metered(&units.metering(usage))) {
+        Ok(c) => c.total().to_f64(),
+        Err(CostError::UnknownModel { .. }) => {
+            tracing::debug!(model, "no price for this model: its spend is recorded as 0");
+            0.0
+        }
+        Err(e) => {
+            tracing::warn!(model, "cannot price the call, recorded as 0: {e}");
+            0.0
+        }
     }
 }
 
@@ -67,6 +153,35 @@ impl Coster for PriceTableCoster {
                 0.0
             }
         }
+    }
+
+    /// As LiteLLM's image, transcription, speech and rerank cost calculators: an image call
+    /// is looked up under its size and quality first (`standard/1024-x-1024/dall-e-3`).
+    fn cost_units(
+        &self,
+        model: &str,
+        usage: Option<&Usage>,
+        units: &Units,
+        deployment: Option<&DeploymentConfig>,
+    ) -> f64 {
+        let sized = match (&units.image_size, units.images) {
+            (Some(size), 1..) => self
+                .table
+                .image_key(model, size, units.image_quality.as_deref()),
+            _ => None,
+        };
+        let model = sized.unwrap_or(model);
+        let price = match deployment {
+            Some(d) => tollgate_router::config_price(d, &self.table, model),
+            None => self
+                .table
+                .get(model)
+                .cloned()
+                .ok_or_else(|| CostError::UnknownModel {
+                    model: model.to_owned(),
+                }),
+        };
+        metered(model, price, usage, units)
     }
 }
 

@@ -9,6 +9,8 @@
 
 pub mod cost;
 pub mod limits;
+mod model_spend;
+mod refused;
 pub mod shared;
 
 use std::collections::HashMap;
@@ -29,8 +31,9 @@ use tollgate_store::{
     TeamRow, UserRow,
 };
 
-pub use cost::{Coster, DeploymentPrices, PriceTableCoster};
+pub use cost::{Coster, DeploymentPrices, PriceTableCoster, Units};
 use limits::{Limit, Limiter};
+use model_spend::KEY_MODEL;
 use shared::{Shared, SharedLimiter};
 
 use crate::auth::Identity;
@@ -94,6 +97,53 @@ pub struct Accounting {
     access_groups: HashMap<String, Vec<String>>,
     global_budget: Option<(f64, Option<Span>)>,
     master_hash: Option<String>,
+    /// Which tokens count against `tpm_limit`s (`general_settings.token_rate_limit_type`).
+    tpm_tokens: TokenRateLimitType,
+}
+
+/// `general_settings.token_rate_limit_type`: the tokens a finished request adds to its
+/// `tpm_limit` windows. Tollgate's default is `total`, as LiteLLM's docs say (LiteLLM's v3
+/// limiter code counts `output` when the setting is absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenRateLimitType {
+    /// Prompt plus completion tokens.
+    #[default]
+    Total,
+    /// Prompt tokens only.
+    Input,
+    /// Completion tokens only.
+    Output,
+}
+
+impl TokenRateLimitType {
+    /// The setting from `general_settings`; an unknown value is a start-up error.
+    pub fn from_config(config: &Config) -> Result<Self, GatewayError> {
+        match config.general_settings.extra.get("token_rate_limit_type") {
+            None | Some(Value::Null) => Ok(Self::default()),
+            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "total" => Ok(Self::Total),
+                "input" => Ok(Self::Input),
+                "output" => Ok(Self::Output),
+                _ => Err(bad_token_type(s)),
+            },
+            Some(other) => Err(bad_token_type(&other.to_string())),
+        }
+    }
+
+    /// The tokens of `usage` this setting counts.
+    pub fn count(self, usage: &Usage) -> u64 {
+        match self {
+            Self::Total => usage.total_tokens,
+            Self::Input => usage.prompt_tokens,
+            Self::Output => usage.completion_tokens,
+        }
+    }
+}
+
+fn bad_token_type(value: &str) -> GatewayError {
+    GatewayError::Internal(format!(
+        "general_settings.token_rate_limit_type must be total, input or output, not {value}"
+    ))
 }
 
 /// LiteLLM's `call_type` of provider pass-through calls.
@@ -152,6 +202,7 @@ impl Accounting {
         let global_budget = ls
             .max_budget
             .map(|m| (m, ls.budget_duration.as_deref().and_then(duration::parse)));
+        let tpm_tokens = TokenRateLimitType::from_config(config)?;
         let shared = match shared::redis_url(config) {
             Some(url) => match SharedLimiter::new(&url) {
                 Ok(s) => Some(Arc::new(s)),
@@ -183,6 +234,7 @@ impl Accounting {
                 .as_deref()
                 .filter(|k| !k.is_empty())
                 .map(tollgate_store::hash_key),
+            tpm_tokens,
         });
         this.refresh()
             .await
@@ -267,6 +319,7 @@ impl Accounting {
             members
                 .iter()
                 .for_each(|m| sync(format!("member:{}:{}", m.user_id, m.team_id), m.spend));
+            model_spend::sync(&keys, &mut sync);
         }
         let cache = Cache {
             keys: keys
@@ -338,6 +391,11 @@ impl Accounting {
                 None
             }
         }
+    }
+
+    /// A key by its hash, from memory only.
+    pub fn cached_key(&self, token: &str) -> Option<Arc<KeyRow>> {
+        self.cache.read().ok()?.keys.get(token).cloned()
     }
 
     /// Cached rows.
@@ -541,11 +599,29 @@ impl Accounting {
     // ---- the request path ----
 
     /// Checks model access, budgets and rate limits for a request and, when it may proceed,
-    /// reserves its estimated cost and counts it against the limits.
+    /// reserves its estimated cost and counts it against the limits. A refused request writes
+    /// its one spend-log row (a `failure` costing 0) here.
     pub async fn admit(
         self: &Arc<Self>,
         identity: &Identity,
         spec: CallSpec,
+    ) -> Result<Admission, Refused> {
+        match self.check_and_reserve(identity, &spec).await {
+            Ok(mut admission) => {
+                admission.spec = spec;
+                Ok(admission)
+            }
+            Err(refused) => {
+                self.record_refused(identity, &spec, &refused.error);
+                Err(refused)
+            }
+        }
+    }
+
+    async fn check_and_reserve(
+        self: &Arc<Self>,
+        identity: &Identity,
+        spec: &CallSpec,
     ) -> Result<Admission, Refused> {
         let now = self.clock.now();
         let key = match identity {
@@ -604,9 +680,9 @@ impl Accounting {
             team.as_deref(),
             user.as_deref(),
             end_user.as_deref(),
-            &spec,
+            spec,
         );
-        let estimate = self.estimate(&spec);
+        let estimate = self.estimate(spec);
         let mut reserved = Vec::new();
         {
             let Ok(mut ledger) = self.ledger.lock() else {
@@ -624,6 +700,7 @@ impl Accounting {
                             e.spend = 0.0;
                             e.reset_at = duration::next_reset(now, span, self.tz);
                             self.persist_reset(c.owner.clone(), e.reset_at);
+                            self.persist_model_reset(&c.id);
                         }
                         None => e.reset_at = duration::next_reset(now, span, self.tz),
                         _ => {}
@@ -657,7 +734,7 @@ impl Accounting {
             team.as_deref(),
             user.as_deref(),
             end_user.as_deref(),
-            &spec,
+            spec,
         );
         // Redis when configured and reachable (exact across instances), else this instance's.
         let (verdict, shared) = match &self.shared {
@@ -701,7 +778,8 @@ impl Accounting {
             acc: self.clone(),
             key,
             key_hash,
-            spec,
+            // The caller moves the request's spec in (no copy on the hot path).
+            spec: CallSpec::default(),
             started: now,
             reserved,
             limits,
@@ -806,12 +884,16 @@ impl Accounting {
                     .and_then(Value::as_str)
                     .and_then(duration::parse);
                 out.push(BudgetCheck {
-                    id: format!("key_model:{}:{}", k.token, spec.model),
+                    id: format!("{KEY_MODEL}{}:{}", k.token, spec.model),
                     owner: None,
                     max,
                     soft: None,
                     span,
-                    stored_spend: 0.0,
+                    stored_spend: k
+                        .model_spend
+                        .get(&spec.model)
+                        .and_then(Value::as_f64)
+                        .unwrap_or(0.0),
                     stored_reset: None,
                     exceeded: |label, _, _| label.to_owned(),
                     label: format!(
@@ -1091,6 +1173,8 @@ fn denied(status: u16, error_type: &str, message: String, param: Option<&str>) -
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Outcome<'a> {
     pub usage: Option<&'a Usage>,
+    /// What an operation call used besides tokens (images, seconds, characters, searches).
+    pub units: Option<&'a Units>,
     pub info: Option<&'a CallInfo>,
     pub error: Option<&'a GatewayError>,
     pub cancelled: bool,
@@ -1142,9 +1226,11 @@ impl Admission {
             .map(|d| d.litellm_params.model.clone())
             .unwrap_or_else(|| self.spec.model.clone());
         let success = o.error.is_none() && !o.cancelled;
-        let cost = match o.usage {
-            Some(u) if o.error.is_none() => acc.coster.cost(&model, u, deployment),
-            _ => 0.0,
+        let cost = match (o.usage, o.units) {
+            _ if o.error.is_some() => 0.0,
+            (usage, Some(units)) => acc.coster.cost_units(&model, usage, units, deployment),
+            (Some(u), None) => acc.coster.cost(&model, u, deployment),
+            (None, None) => 0.0,
         };
         let mut key_spend = None;
         if let Ok(mut ledger) = acc.ledger.lock() {
@@ -1165,7 +1251,7 @@ impl Admission {
                 }
             }
         }
-        let tokens = o.usage.map_or(0, |u| u.total_tokens as i64);
+        let tokens = o.usage.map_or(0, |u| acc.tpm_tokens.count(u) as i64);
         match (self.shared.take(), tokio::runtime::Handle::try_current()) {
             (Some(s), Ok(rt)) => {
                 let limits = std::mem::take(&mut self.limits);

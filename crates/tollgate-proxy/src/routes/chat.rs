@@ -10,13 +10,13 @@ use axum::response::Response;
 use futures::StreamExt;
 use tollgate_core::{ChatCompletionRequest, GatewayError};
 
-use super::sse_response;
+use super::{Attempt, sse_response};
 use super::{
-    add_headers, admit, call_context, call_id, content_length, end_user, failed, finish,
-    json_from_call, routed_error, settle_chat_stream, settled, tags,
+    add_headers, admit, call_context, call_id, end_user, failed, finish, json_from_call,
+    routed_error, settle_chat_stream, settled, tags,
 };
 use crate::accounting::CallSpec;
-use crate::body::{CHAT, parse_json, read_limited};
+use crate::body::{CHAT, parse_json};
 use crate::state::AppState;
 
 /// `/chat/completions` with the model in the body.
@@ -37,10 +37,12 @@ pub async fn chat_for_model(
 async fn handle(state: Arc<AppState>, path_model: Option<String>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(
-        &id,
-        respond(&state, path_model, request, started, &id).await,
-    )
+    let mut attempt = Attempt::default();
+    let result = respond(&state, path_model, request, started, &id, &mut attempt).await;
+    if let Err(e) = &result {
+        attempt.refused(&state, &id, "acompletion", e);
+    }
+    finish(&id, result)
 }
 
 async fn respond(
@@ -49,13 +51,11 @@ async fn respond(
     request: Request,
     started: Instant,
     call_id: &str,
+    attempt: &mut Attempt,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    let identity = state
-        .auth
-        .authenticate(&parts.headers, parts.uri.query())
-        .await?;
-    let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
+    attempt.model.clone_from(&path_model);
+    let (identity, bytes) = attempt.authenticate_and_read(state, &parts, body).await?;
     let mut req: ChatCompletionRequest = parse_json(&bytes, &CHAT)?;
     if let Some(model) = path_model {
         req.model = model;
@@ -77,7 +77,7 @@ async fn respond(
         prompt_bytes: bytes.len(),
         max_output_tokens: req.max_completion_tokens.or(req.max_tokens).map(u64::from),
     };
-    let admission = match admit(state, &identity, spec).await {
+    let admission = match admit(state, attempt, &identity, spec).await {
         Ok(a) => a,
         Err(refused) => return Ok(*refused),
     };

@@ -8,11 +8,11 @@ use axum::response::Response;
 use tollgate_core::{EmbeddingsRequest, GatewayError};
 
 use super::{
-    admit, call_context, call_id, content_length, end_user, failed, finish, json_from_call,
-    routed_error, settled,
+    Attempt, admit, call_context, call_id, end_user, failed, finish, json_from_call, routed_error,
+    settled,
 };
 use crate::accounting::CallSpec;
-use crate::body::{EMBEDDINGS, parse_json, read_limited};
+use crate::body::{EMBEDDINGS, parse_json};
 use crate::state::AppState;
 
 /// `/embeddings` with the model in the body.
@@ -32,10 +32,12 @@ pub async fn embeddings_for_model(
 async fn handle(state: Arc<AppState>, path_model: Option<String>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(
-        &id,
-        respond(&state, path_model, request, started, &id).await,
-    )
+    let mut attempt = Attempt::default();
+    let result = respond(&state, path_model, request, started, &id, &mut attempt).await;
+    if let Err(e) = &result {
+        attempt.refused(&state, &id, "aembedding", e);
+    }
+    finish(&id, result)
 }
 
 async fn respond(
@@ -44,13 +46,11 @@ async fn respond(
     request: Request,
     started: Instant,
     call_id: &str,
+    attempt: &mut Attempt,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    let identity = state
-        .auth
-        .authenticate(&parts.headers, parts.uri.query())
-        .await?;
-    let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
+    attempt.model.clone_from(&path_model);
+    let (identity, bytes) = attempt.authenticate_and_read(state, &parts, body).await?;
     let mut req: EmbeddingsRequest = parse_json(&bytes, &EMBEDDINGS)?;
     if let Some(model) = path_model {
         req.model = model;
@@ -72,7 +72,7 @@ async fn respond(
         prompt_bytes: bytes.len(),
         max_output_tokens: Some(0),
     };
-    let admission = match admit(state, &identity, spec).await {
+    let admission = match admit(state, attempt, &identity, spec).await {
         Ok(a) => a,
         Err(refused) => return Ok(*refused),
     };

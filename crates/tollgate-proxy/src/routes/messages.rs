@@ -23,13 +23,13 @@ use tollgate_bridge::messages::{
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
 use tollgate_router::{CallContext, MessagesCall, NativeMessages};
 
-use super::sse_response;
+use super::{Attempt, sse_response};
 use super::{
-    admit_as, call_context, call_id, content_length, end_user, failed, json_from_call,
-    settle_chat_stream, settle_stream, settled, tags,
+    admit_as, call_context, call_id, end_user, failed, json_from_call, settle_chat_stream,
+    settle_stream, settled, tags,
 };
 use crate::accounting::{Admission, CallSpec};
-use crate::body::{MESSAGES, parse_json, read_limited};
+use crate::body::{MESSAGES, parse_json};
 use crate::headers;
 use crate::state::AppState;
 
@@ -37,7 +37,12 @@ use crate::state::AppState;
 pub async fn create(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(&state, request, started, false, &id).await)
+    let mut attempt = Attempt::default();
+    let result = respond(&state, request, started, false, &id, &mut attempt).await;
+    if let Err(e) = &result {
+        attempt.refused(&state, &id, "anthropic_messages", e);
+    }
+    finish(&id, result)
 }
 
 /// `POST /v1/messages/count_tokens`: Anthropic counts for Anthropic deployments; for other
@@ -45,7 +50,12 @@ pub async fn create(State(state): State<Arc<AppState>>, request: Request) -> Res
 pub async fn count_tokens(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(&state, request, started, true, &id).await)
+    // Counting tokens calls no model: it writes no spend row, refused or not.
+    let mut attempt = Attempt::default();
+    finish(
+        &id,
+        respond(&state, request, started, true, &id, &mut attempt).await,
+    )
 }
 
 /// The response for a result, errors in Anthropic's shape.
@@ -97,13 +107,10 @@ async fn respond(
     started: Instant,
     count_tokens: bool,
     call_id: &str,
+    attempt: &mut Attempt,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    let identity = state
-        .auth
-        .authenticate(&parts.headers, parts.uri.query())
-        .await?;
-    let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
+    let (identity, bytes) = attempt.authenticate_and_read(state, &parts, body).await?;
     let body: Map<String, Value> = parse_json(&bytes, &MESSAGES)?;
     let model = body.get("model").and_then(Value::as_str).unwrap_or("");
     if model.is_empty() {
@@ -141,7 +148,7 @@ async fn respond(
             prompt_bytes: bytes.len(),
             max_output_tokens: body.get("max_tokens").and_then(Value::as_u64),
         };
-        match admit_as(state, &identity, spec, |e| error_response(&e)).await {
+        match admit_as(state, attempt, &identity, spec, |e| error_response(&e)).await {
             Ok(a) => a,
             Err(refused) => return Ok(*refused),
         }

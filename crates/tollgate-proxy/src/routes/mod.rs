@@ -23,7 +23,7 @@ use futures::{Stream, StreamExt};
 use tollgate_core::GatewayError;
 use tollgate_router::{CallContext, CallInfo, ChatStream, RouterError, UsageCell};
 
-use crate::accounting::{Admission, CallSpec, Outcome};
+use crate::accounting::{Admission, CallSpec, Outcome, Settled, Units};
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::headers;
@@ -132,19 +132,126 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<usize> {
         .ok()
 }
 
+/// What a model route knows about a request as it goes, so that a request refused after its
+/// key is known but before admission (a bad body, a bad header, a blocked or expired key)
+/// still writes its one spend-log row; admission writes the rows from then on.
+#[derive(Debug, Default)]
+pub(crate) struct Attempt {
+    identity: Option<Identity>,
+    /// A key that exists but may not be used (blocked, expired).
+    refused_key: Option<std::sync::Arc<tollgate_store::KeyRow>>,
+    /// The model, when the route knows it apart from the body (`/engines/{model}/...`).
+    pub(crate) model: Option<String>,
+    /// The request body once read (a cheap handle; looked into only on refusal).
+    pub(crate) body: Option<Bytes>,
+    admitted: bool,
+}
+
+impl Attempt {
+    /// Authenticates the request, remembering who it is (or which unusable key it presented).
+    pub(crate) async fn authenticate(
+        &mut self,
+        state: &AppState,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Identity, GatewayError> {
+        match state.auth.authenticate(headers, query).await {
+            Ok(identity) => {
+                if state.accounting.is_some() {
+                    self.identity = Some(identity.clone());
+                }
+                Ok(identity)
+            }
+            Err(e) => {
+                self.refused_key = state.auth.presented_row(headers, query);
+                Err(e)
+            }
+        }
+    }
+
+    /// Authenticates the request and reads its body (at most `max_request_size_mb`). The body
+    /// of a request refused for a blocked or expired key is read too, so its row names the
+    /// model; a request with no known key is refused without reading it.
+    pub(crate) async fn authenticate_and_read(
+        &mut self,
+        state: &AppState,
+        parts: &http::request::Parts,
+        body: Body,
+    ) -> Result<(Identity, Bytes), GatewayError> {
+        let identity = self
+            .authenticate(state, &parts.headers, parts.uri.query())
+            .await;
+        if identity.is_err() && self.refused_key.is_none() {
+            return identity.map(|i| (i, Bytes::new()));
+        }
+        let bytes =
+            crate::body::read_limited(body, content_length(&parts.headers), state.max_body).await;
+        if let Ok(b) = &bytes {
+            self.body = Some(b.clone());
+        }
+        Ok((identity?, bytes?))
+    }
+
+    /// Writes the spend-log row of a request that failed with `error` before admission (none
+    /// when it was admitted, or presented no known key).
+    pub(crate) fn refused(
+        &self,
+        state: &AppState,
+        call_id: &str,
+        call_type: &'static str,
+        error: &GatewayError,
+    ) {
+        let Some(acc) = &state.accounting else { return };
+        if self.admitted {
+            return;
+        }
+        let model = self.model.clone().or_else(|| {
+            #[derive(serde::Deserialize)]
+            struct ModelOnly {
+                model: Option<String>,
+            }
+            self.body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<ModelOnly>(b).ok())
+                .and_then(|m| m.model)
+        });
+        let spec = CallSpec {
+            call_id: call_id.to_owned(),
+            call_type,
+            model: model.unwrap_or_default(),
+            ..CallSpec::default()
+        };
+        match (&self.identity, &self.refused_key) {
+            (Some(identity), _) => acc.record_refused(identity, &spec, error),
+            (None, Some(key)) => acc.record_refused_key(key, &spec, error),
+            (None, None) => {
+                tracing::debug!(
+                    status = error.status(),
+                    "request without a known key refused: no spend row"
+                );
+            }
+        }
+    }
+}
+
 /// Admits a model call when accounting is on: `Ok(None)` without a database, `Err` with the
 /// finished refusal response (status, LiteLLM body, `retry-after`, `x-ratelimit-*`).
 pub(crate) async fn admit(
     state: &AppState,
+    attempt: &mut Attempt,
     identity: &Identity,
     spec: CallSpec,
 ) -> Result<Option<Admission>, Box<Response>> {
-    admit_as(state, identity, spec, |e| ApiError(e).into_response()).await
+    admit_as(state, attempt, identity, spec, |e| {
+        ApiError(e).into_response()
+    })
+    .await
 }
 
 /// [`admit`] for routes that answer in another API's error shape: `render` draws the refusal.
 pub(crate) async fn admit_as(
     state: &AppState,
+    attempt: &mut Attempt,
     identity: &Identity,
     spec: CallSpec,
     render: fn(GatewayError) -> Response,
@@ -152,6 +259,8 @@ pub(crate) async fn admit_as(
     let Some(acc) = &state.accounting else {
         return Ok(None);
     };
+    // From here on the admission (or its refusal) writes the request's row.
+    attempt.admitted = true;
     acc.admit(identity, spec).await.map(Some).map_err(|r| {
         let mut response = render(r.error);
         add_headers(response.headers_mut(), &r.headers);
@@ -170,6 +279,7 @@ pub(crate) fn settle_chat_stream(stream: ChatStream, admission: Option<Admission
             info: Some(&info),
             error: end.error.as_ref(),
             cancelled: end.cancelled,
+            units: None,
         });
     })
 }
@@ -202,6 +312,7 @@ where
                         info: Some(&info),
                         error: item.as_ref().and_then(|i| i.as_ref().err()),
                         cancelled: false,
+                        units: None,
                     });
                 }
             }
@@ -229,15 +340,33 @@ pub(crate) fn settled(
     usage: Option<&tollgate_core::Usage>,
     info: &CallInfo,
 ) {
+    settled_units(admission, response, usage, None, info);
+}
+
+/// [`settled`] for an operation call priced by its units (images, seconds, characters,
+/// searches) as well as its tokens.
+pub(crate) fn settled_units(
+    admission: Option<Admission>,
+    response: &mut Response,
+    usage: Option<&tollgate_core::Usage>,
+    units: Option<&Units>,
+    info: &CallInfo,
+) {
     let Some(a) = admission else { return };
     let limit_headers = a.headers().to_vec();
     let s = a.finish(Outcome {
         usage,
+        units,
         info: Some(info),
         ..Outcome::default()
     });
+    add_headers(response.headers_mut(), &limit_headers);
+    spend_headers(response, s);
+}
+
+/// `x-litellm-response-cost` and `x-litellm-key-spend` of a settled call.
+pub(crate) fn spend_headers(response: &mut Response, s: Settled) {
     let h = response.headers_mut();
-    add_headers(h, &limit_headers);
     if let Ok(v) = HeaderValue::from_str(&s.cost.to_string()) {
         h.insert("x-litellm-response-cost", v);
     }

@@ -18,11 +18,10 @@ use tollgate_router::OperationBodyOut;
 
 use super::usage::{UsageRecord, deferred, record};
 use super::{
-    admit, call_context, call_id, content_length, end_user, failed, finish, routed_error, settled,
-    tags,
+    Attempt, add_headers, admit, call_context, call_id, end_user, failed, finish, routed_error,
+    settled_units, spend_headers, tags,
 };
-use crate::accounting::CallSpec;
-use crate::body::read_limited;
+use crate::accounting::{CallSpec, Units};
 use crate::headers;
 use crate::state::AppState;
 
@@ -101,26 +100,26 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(
-        &id,
-        respond(state, op, path_model, request, started, &id).await,
-    )
+    let mut attempt = Attempt::default();
+    let result = respond(&state, op, path_model, request, started, &id, &mut attempt).await;
+    if let Err(e) = &result {
+        attempt.refused(&state, &id, op.call_type(), e);
+    }
+    finish(&id, result)
 }
 
 async fn respond(
-    state: Arc<AppState>,
+    state: &Arc<AppState>,
     op: Operation,
     path_model: Option<String>,
     request: Request,
     started: Instant,
     call_id: &str,
+    attempt: &mut Attempt,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    let identity = state
-        .auth
-        .authenticate(&parts.headers, parts.uri.query())
-        .await?;
-    let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
+    attempt.model.clone_from(&path_model);
+    let (identity, bytes) = attempt.authenticate_and_read(state, &parts, body).await?;
     let prompt_bytes = bytes.len();
     let content_type = parts
         .headers
@@ -181,11 +180,24 @@ async fn respond(
             .and_then(|m| m.get("max_tokens"))
             .and_then(Value::as_u64),
     };
-    let admission = match admit(&state, &identity, spec).await {
+    // An image call is priced by the size and quality it asks for (OpenAI's defaults when
+    // it names none); the answer counts the images.
+    let units = match (op, json) {
+        (Operation::ImageGenerations, Some(m)) => {
+            let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+            Units {
+                image_size: Some(text("size").unwrap_or_else(|| "1024x1024".to_owned())),
+                image_quality: text("quality"),
+                ..Units::default()
+            }
+        }
+        _ => Units::default(),
+    };
+    let admission = match admit(state, attempt, &identity, spec).await {
         Ok(a) => a,
         Err(refused) => return Ok(*refused),
     };
-    let (sink, pending) = deferred(&state);
+    let (sink, pending) = deferred(state);
     let out = match state.router.operation(op, body, &ctx, sink).await {
         Ok(out) => out,
         Err(e) => {
@@ -200,26 +212,40 @@ async fn respond(
         deployment_id: out.info.deployment_id.clone(),
         provider: out.info.provider.clone(),
         usage: out.usage.clone(),
+        units,
     };
-    let (body, settle_now) = match out.body {
-        OperationBodyOut::Full(bytes) => (Body::from(bytes), Some((rec, admission))),
+    let (body, settle_now, settled_early) = match out.body {
+        OperationBodyOut::Full(bytes) => (Body::from(bytes), Some((rec, admission)), None),
         OperationBodyOut::Stream(stream) => {
-            pending.fill(rec, admission);
+            let limit_headers = admission
+                .as_ref()
+                .map(|a| a.headers().to_vec())
+                .unwrap_or_default();
+            // Speech knows its usage (the input's characters) before its audio streams: it
+            // settles here and its response carries the cost.
+            let early = pending.fill(rec, admission).map(|s| (s, limit_headers));
             (
                 Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other))),
                 None,
+                early,
             )
         }
     };
     let mut response = (StatusCode::OK, body).into_response();
     if let Some((rec, admission)) = settle_now {
-        record(&state, rec.clone(), None);
-        settled(
+        let units = rec.units_used();
+        record(state, rec.clone(), None);
+        settled_units(
             admission,
             &mut response,
             rec.usage.tokens.as_ref(),
+            units.as_ref(),
             &out.info,
         );
+    }
+    if let Some((s, limit_headers)) = settled_early {
+        add_headers(response.headers_mut(), &limit_headers);
+        spend_headers(&mut response, s);
     }
     let h = response.headers_mut();
     h.insert(http::header::CONTENT_TYPE, out.content_type);

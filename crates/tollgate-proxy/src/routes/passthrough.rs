@@ -16,7 +16,7 @@ use tollgate_providers::operations::{PassthroughCall, forwardable_headers};
 use tollgate_router::PassthroughProvider;
 
 use super::usage::{UsageRecord, deferred};
-use super::{admit, call_context, call_id, content_length, end_user, failed, finish};
+use super::{Attempt, admit, call_context, call_id, content_length, end_user, failed, finish};
 use crate::accounting::{CallSpec, PASS_THROUGH_CALL_TYPE};
 use crate::auth::Identity;
 use crate::body::read_limited;
@@ -83,7 +83,7 @@ async fn respond(
             .and_then(|v| v.get("max_tokens"))
             .and_then(Value::as_u64),
     };
-    let admission = match admit(&state, &identity, spec).await {
+    let admission = match admit(&state, &mut Attempt::default(), &identity, spec).await {
         Ok(a) => a,
         Err(refused) => return Ok(*refused),
     };
@@ -112,6 +112,7 @@ async fn respond(
             deployment_id: reply.info.deployment_id.clone(),
             provider: reply.info.provider.clone(),
             usage: tollgate_router::OperationUsage::default(),
+            units: crate::accounting::Units::default(),
         },
         admission,
     );

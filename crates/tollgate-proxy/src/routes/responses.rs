@@ -23,14 +23,14 @@ use tollgate_core::chat::StreamOptions;
 use tollgate_core::{ChatCompletionChunk, ChatCompletionResponse, GatewayError};
 use tollgate_router::CallContext;
 
-use super::sse_response;
 use super::usage::{UsageRecord, deferred};
+use super::{Attempt, sse_response};
 use super::{
-    admit, call_context, call_id, content_length, end_user, failed, finish, routed_error,
-    settle_chat_stream, settled, tags,
+    admit, call_context, call_id, end_user, failed, finish, routed_error, settle_chat_stream,
+    settled, tags,
 };
 use crate::accounting::{Admission, CallSpec};
-use crate::body::{RESPONSES, parse_json, read_limited};
+use crate::body::{RESPONSES, parse_json};
 use crate::headers;
 use crate::state::AppState;
 
@@ -38,7 +38,12 @@ use crate::state::AppState;
 pub async fn create(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let id = call_id(request.headers());
-    finish(&id, respond(&state, request, started, &id).await)
+    let mut attempt = Attempt::default();
+    let result = respond(&state, request, started, &id, &mut attempt).await;
+    if let Err(e) = &result {
+        attempt.refused(&state, &id, "aresponses", e);
+    }
+    finish(&id, result)
 }
 
 /// `GET /v1/responses/{id}`.
@@ -212,13 +217,10 @@ async fn respond(
     request: Request,
     started: Instant,
     call_id: &str,
+    attempt: &mut Attempt,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
-    let identity = state
-        .auth
-        .authenticate(&parts.headers, parts.uri.query())
-        .await?;
-    let bytes = read_limited(body, content_length(&parts.headers), state.max_body).await?;
+    let (identity, bytes) = attempt.authenticate_and_read(state, &parts, body).await?;
     let req: ResponsesRequest = parse_json(&bytes, &RESPONSES)?;
     if req.model.is_empty() {
         return Err(GatewayError::invalid_request(
@@ -237,7 +239,7 @@ async fn respond(
         prompt_bytes: bytes.len(),
         max_output_tokens: req.max_output_tokens.map(u64::from),
     };
-    let mut admission = match admit(state, &identity, spec).await {
+    let mut admission = match admit(state, attempt, &identity, spec).await {
         Ok(a) => a,
         Err(refused) => return Ok(*refused),
     };
@@ -286,6 +288,7 @@ async fn answer(
                     deployment_id: reply.info.deployment_id.clone(),
                     provider: reply.info.provider.clone(),
                     usage: tollgate_router::OperationUsage::default(),
+                    units: crate::accounting::Units::default(),
                 },
                 admission.take(),
             );

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use tollgate_router::{CallInfo, OperationUsage, UsageSink};
 
-use crate::accounting::{Admission, Outcome};
+use crate::accounting::{Admission, Outcome, Settled, Units};
 use crate::state::AppState;
 
 /// One call's usage with what identifies it for spend.
@@ -22,13 +22,40 @@ pub struct UsageRecord {
     /// Provider display name (`OpenAI`, `Anthropic`).
     pub provider: String,
     pub usage: OperationUsage,
+    /// What the request says about its units before the answer counts them (an image
+    /// call's size and quality).
+    pub units: Units,
+}
+
+impl UsageRecord {
+    /// The call's priced units: the request's image size and quality with the counts the
+    /// answer reported; `None` when the call used no units (priced by tokens alone).
+    pub fn units_used(&self) -> Option<Units> {
+        let u = &self.usage;
+        let units = Units {
+            images: u.images.unwrap_or(0),
+            characters: u.characters.unwrap_or(0),
+            seconds: u.audio_seconds,
+            queries: u.search_units.unwrap_or(0),
+            ..self.units.clone()
+        };
+        let used = units.images > 0
+            || units.characters > 0
+            || units.queries > 0
+            || units.seconds.is_some_and(|s| s > 0.0);
+        used.then_some(units)
+    }
 }
 
 /// Called once per successful call, as soon as its usage is known (for streams: when the
 /// stream ends or the client leaves): logs it and settles the call's admission, which writes
-/// its spend-log row (tokens priced by the price table) and running totals.
-pub(crate) fn record(_state: &AppState, record: UsageRecord, admission: Option<Admission>) {
-    if let Some(a) = admission {
+/// its spend-log row (tokens and units priced by the price table) and running totals.
+pub(crate) fn record(
+    _state: &AppState,
+    record: UsageRecord,
+    admission: Option<Admission>,
+) -> Option<Settled> {
+    let settled = admission.map(|a| {
         let info = CallInfo {
             model_group: record.model_group.clone(),
             deployment_id: record.deployment_id.clone(),
@@ -37,12 +64,14 @@ pub(crate) fn record(_state: &AppState, record: UsageRecord, admission: Option<A
             upstream: std::time::Duration::ZERO,
             attempts: Default::default(),
         };
+        let units = record.units_used();
         a.finish(Outcome {
             usage: record.usage.tokens.as_ref(),
+            units: units.as_ref(),
             info: Some(&info),
             ..Outcome::default()
-        });
-    }
+        })
+    });
     let tokens = record.usage.tokens.as_ref();
     tracing::debug!(
         route = %record.route,
@@ -58,6 +87,7 @@ pub(crate) fn record(_state: &AppState, record: UsageRecord, admission: Option<A
         audio_seconds = record.usage.audio_seconds.unwrap_or(0.0),
         "usage"
     );
+    settled
 }
 
 /// Usage and the record it belongs to, which arrive in either order: a streamed answer
@@ -108,15 +138,14 @@ pub(crate) struct Deferred {
 
 impl Deferred {
     /// Supplies the record and the call's admission; they are passed to [`record`] as soon as
-    /// the usage is known too.
-    pub(crate) fn fill(self, rec: UsageRecord, admission: Option<Admission>) {
+    /// the usage is known too. Returns the settled call when the usage was already known
+    /// (speech), so its response can carry the cost headers.
+    pub(crate) fn fill(self, rec: UsageRecord, admission: Option<Admission>) -> Option<Settled> {
         let done = self.slot.lock().ok().and_then(|mut s| {
             s.admission = admission;
             s.with_record(rec).map(|r| (r, s.admission.take()))
         });
-        if let Some((r, a)) = done {
-            record(&self.state, r, a);
-        }
+        done.and_then(|(r, a)| record(&self.state, r, a))
     }
 }
 
@@ -155,6 +184,7 @@ mod tests {
             deployment_id: "d".into(),
             provider: "OpenAI".into(),
             usage: OperationUsage::default(),
+            units: Units::default(),
         }
     }
 
