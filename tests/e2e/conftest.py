@@ -51,6 +51,10 @@ VERTEX_CLAUDE_MODEL = "vertex-claude-test"
 BEDROCK_INVOKE_MODEL = "bedrock-invoke-claude-test"
 COHERE_MODEL = "cohere-test"
 OLLAMA_MODEL = "ollama-test"
+# Models priced by their units (built-in table prices: per image, per second, per character).
+IMAGE_MODEL = "dall-e-test"
+WHISPER_MODEL = "whisper-test"
+TTS_MODEL = "tts-test"
 
 # Recorded provider payloads the mock can replay (`{"fixture": "<provider>/<file>"}`).
 FIXTURES_DIR = Path(os.environ.get("TOLLGATE_FIXTURES") or REPO_ROOT.parent / "shared" / "fixtures")
@@ -269,6 +273,9 @@ def _gateway_config(
         ),
         _deployment(COHERE_MODEL, "cohere/command-r-plus", mock_api_base.removesuffix("/v1") + "/v2/chat"),
         _deployment(OLLAMA_MODEL, "ollama_chat/llama3.2", mock_api_base.removesuffix("/v1")),
+        _deployment(IMAGE_MODEL, "openai/dall-e-3", mock_api_base),
+        _deployment(WHISPER_MODEL, "openai/whisper-1", mock_api_base),
+        _deployment(TTS_MODEL, "openai/tts-1", mock_api_base),
     ]
     general_lines = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in general.items())
     litellm_lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in (litellm or {}).items())

@@ -23,6 +23,9 @@ from conftest import (
     SLOW_MODEL,
     UNREACHABLE_MODEL,
     UPSTREAM_EMBED_MODEL,
+    IMAGE_MODEL,
+    TTS_MODEL,
+    WHISPER_MODEL,
 )
 
 INPUTS = ["hello world", "the second input"]
@@ -74,6 +77,7 @@ def test_models_list_names_every_model_group(client):
     expected += [BEDROCK_MODEL, VERTEX_MODEL, COHERE_MODEL, OLLAMA_MODEL, VERTEX_CLAUDE_MODEL]
     expected += [BEDROCK_INVOKE_MODEL]
     expected += [BRIDGE_MODEL]
+    expected += [IMAGE_MODEL, WHISPER_MODEL, TTS_MODEL]
     assert sorted(ids) == sorted(expected)
     assert {m.object for m in models.data} == {"model"}
 
