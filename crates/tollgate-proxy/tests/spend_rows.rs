@@ -573,3 +573,56 @@ async fn token_rate_limit_type_picks_the_tokens_tpm_counts() {
     .unwrap_err();
     assert!(err.to_string().contains("token_rate_limit_type"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_image_calls_reserve_their_price_and_cannot_overspend() {
+    let dir = TempDir::new();
+    let mock = MockServer::start().await.unwrap();
+    let coster = Arc::new(PriceTableCoster::new(Arc::new(PriceTable::builtin())));
+    // Slow answers, so all ten calls are in flight at once.
+    mock.push(
+        tollgate_mock::MockScript::json(
+            200,
+            json!({"created": 1, "data": [{"url": "https://x/1.png"}]}),
+        )
+        .for_path_suffix("/images/generations")
+        .delay_ms(300)
+        .times(0),
+    );
+    let gw = Arc::new(start_in(&dir.0, &config(Some(&mock), ""), coster).await);
+    // $0.05 left, images at $0.04: reservations let at most two of ten through.
+    let key = gw.key(json!({"max_budget": 0.05})).await;
+    let calls = (0..10).map(|_| {
+        let (gw, key) = (gw.clone(), key.clone());
+        tokio::spawn(async move {
+            gw.post(
+                &key,
+                "/v1/images/generations",
+                json!({"model": "dalle", "prompt": "a cat"}),
+            )
+            .await
+            .status()
+            .as_u16()
+        })
+    });
+    let statuses: Vec<u16> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert!((1..=2).contains(&ok), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        10 - ok,
+        "{statuses:?}"
+    );
+    let rows = gw.rows(&key).await;
+    let spent: f64 = rows.iter().map(|r| r["spend"].as_f64().unwrap()).sum();
+    assert!(close(spent, ok as f64 * 0.04), "{spent}");
+    assert!(
+        spent < 0.05 + 0.04,
+        "overspent by more than one call: {spent}"
+    );
+    assert_eq!(rows.len(), 10, "one row per call, refused or not");
+}

@@ -315,10 +315,17 @@ const ADD_TEAM_MODEL_SPEND_PG: &str = "UPDATE \"LiteLLM_TeamTable\" SET model_sp
 const ADD_TEAM_MODEL_SPEND_SQLITE: &str = "UPDATE \"LiteLLM_TeamTable\" SET model_spend = \
     json_set(COALESCE(NULLIF(model_spend, ''), '{}'), '$.\"' || $2 || '\"', \
     COALESCE(json_extract(model_spend, '$.\"' || $2 || '\"'), 0) + $1) WHERE team_id = $3";
+// A window reset sets `model_spend[model]` to the spend logged since the window began rather
+// than to 0, so it is right whichever of the reset and the new window's first rows is
+// written first.
 const RESET_KEY_MODEL_PG: &str = "UPDATE \"LiteLLM_VerificationToken\" SET model_spend = \
-    jsonb_set(COALESCE(model_spend, '{}'::jsonb), ARRAY[$2::text], to_jsonb(0)) WHERE token = $1";
+    jsonb_set(COALESCE(model_spend, '{}'::jsonb), ARRAY[$2::text], to_jsonb(( \
+    SELECT COALESCE(SUM(spend), 0)::float8 FROM \"LiteLLM_SpendLogs\" \
+    WHERE api_key = $1 AND model_group = $2::text AND \"startTime\" >= $3::timestamp))) WHERE token = $1";
 const RESET_KEY_MODEL_SQLITE: &str = "UPDATE \"LiteLLM_VerificationToken\" SET model_spend = \
-    json_set(COALESCE(NULLIF(model_spend, ''), '{}'), '$.\"' || $2 || '\"', 0) WHERE token = $1";
+    json_set(COALESCE(NULLIF(model_spend, ''), '{}'), '$.\"' || $2 || '\"', ( \
+    SELECT CAST(COALESCE(SUM(spend), 0) AS REAL) FROM \"LiteLLM_SpendLogs\" \
+    WHERE api_key = $1 AND model_group = $2 AND \"startTime\" >= $3)) WHERE token = $1";
 
 const RESET_KEY: &str = "UPDATE \"LiteLLM_VerificationToken\" SET spend = 0 WHERE token = $1";
 const RESET_USER: &str = "UPDATE \"LiteLLM_UserTable\" SET spend = 0 WHERE user_id = $1";
@@ -543,14 +550,21 @@ impl Store {
         Ok(())
     }
 
-    /// Sets a key's `model_spend[model]` to zero (its `model_max_budget` window reset).
-    pub async fn reset_model_spend(&self, token: &str, model: &str) -> Result<(), StoreError> {
+    /// Starts a new `model_max_budget` window of a key's `model_spend[model]` at `since`: the
+    /// value becomes the spend logged for the key and model from then on.
+    pub async fn reset_model_spend(
+        &self,
+        token: &str,
+        model: &str,
+        since: &chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
         if !plain_model_name(model) {
             return Ok(());
         }
+        let since = crate::serde_util::ts_string(since);
         on_db!(&self.db, pool, pg => {
             let sql = if pg { RESET_KEY_MODEL_PG } else { RESET_KEY_MODEL_SQLITE };
-            sqlx::query(sql).bind(token).bind(model).execute(pool).await?;
+            sqlx::query(sql).bind(token).bind(model).bind(&since).execute(pool).await?;
         });
         Ok(())
     }

@@ -247,13 +247,25 @@ async fn model_spend(store: &Store) {
     assert_eq!(spent(&t.model_spend, "gpt-4o"), Some(1.0));
     // The running key total still counts every row, whatever its model name.
     assert!((got.spend - 2.125).abs() < 1e-9, "{}", got.spend);
-    store.reset_model_spend(&token, "gpt-4o").await.unwrap();
+    // A window reset keeps only what was logged since the window began: nothing, then the
+    // rows that started after it, whichever was written first.
+    let later = Utc::now() + Duration::hours(1);
+    store
+        .reset_model_spend(&token, "gpt-4o", &later)
+        .await
+        .unwrap();
     let got: KeyRow = store.get(&token).await.unwrap().unwrap();
-    assert_eq!(
-        got.model_spend.get("gpt-4o").and_then(|v| v.as_f64()),
-        Some(0.0)
-    );
-    assert_eq!(got.model_spend.get("claude.v2:1/x"), Some(&json!(0.125)));
+    assert_eq!(spent(&got.model_spend, "gpt-4o"), Some(0.0));
+    assert_eq!(spent(&got.model_spend, "claude.v2:1/x"), Some(0.125));
+    let mut next = row(0.5, "gpt-4o");
+    next.start_time = later + Duration::minutes(1);
+    store.write_spend(&[next]).await.unwrap();
+    store
+        .reset_model_spend(&token, "gpt-4o", &later)
+        .await
+        .unwrap();
+    let got: KeyRow = store.get(&token).await.unwrap().unwrap();
+    assert_eq!(spent(&got.model_spend, "gpt-4o"), Some(0.5));
 }
 
 #[tokio::test]

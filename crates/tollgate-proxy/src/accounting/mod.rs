@@ -700,7 +700,7 @@ impl Accounting {
                             e.spend = 0.0;
                             e.reset_at = duration::next_reset(now, span, self.tz);
                             self.persist_reset(c.owner.clone(), e.reset_at);
-                            self.persist_model_reset(&c.id);
+                            self.persist_model_reset(&c.id, at);
                         }
                         None => e.reset_at = duration::next_reset(now, span, self.tz),
                         _ => {}
@@ -1057,11 +1057,17 @@ impl Accounting {
     }
 
     /// The reservation: the prompt (about four bytes a token) and the requested output (or
-    /// [`DEFAULT_OUTPUT_ESTIMATE`]) priced on the group's first deployment.
+    /// [`DEFAULT_OUTPUT_ESTIMATE`]) priced on the group's first deployment; a call priced by
+    /// its units, by the units it asks for.
     fn estimate(&self, spec: &CallSpec) -> f64 {
         let Some(d) = self.groups.get(&spec.model).and_then(|g| g.first()) else {
             return 0.0;
         };
+        if let Some(units) = &spec.units {
+            return self
+                .coster
+                .cost_units(&d.litellm_params.model, None, units, Some(d));
+        }
         let usage = Usage::new(
             spec.prompt_bytes as u64 / 4 + 1,
             spec.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
@@ -1141,6 +1147,9 @@ pub struct CallSpec {
     pub prompt_bytes: usize,
     /// `max_tokens`/`max_completion_tokens`.
     pub max_output_tokens: Option<u64>,
+    /// For a call priced by its units, what the request asks for (images of a size, the
+    /// characters to speak, one rerank search): its reservation is priced from them.
+    pub units: Option<Units>,
 }
 
 /// A refused request: the error and any `x-ratelimit-*` headers.

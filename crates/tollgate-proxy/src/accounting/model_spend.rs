@@ -1,9 +1,11 @@
 //! `model_max_budget` spend that survives a restart: the spend writer adds each call's cost to
 //! its key's (and team's) `model_spend[model group]`, as LiteLLM does; a key's per-model
 //! ledger starts from that value, follows other instances' writes on each cache refresh, and a
-//! model budget's window reset sets the stored value back to zero, so `model_spend` holds the
-//! spend of the current window for models with a windowed budget.
+//! model budget's window reset sets the stored value to the spend logged since the window
+//! began, so `model_spend` holds the spend of the current window for models with a windowed
+//! budget.
 
+use chrono::{DateTime, Utc};
 use tollgate_store::KeyRow;
 
 use super::Accounting;
@@ -12,8 +14,9 @@ use super::Accounting;
 pub(super) const KEY_MODEL: &str = "key_model:";
 
 impl Accounting {
-    /// Stores the reset of a `key_model:` ledger entry's window (other entries are ignored).
-    pub(super) fn persist_model_reset(&self, id: &str) {
+    /// Stores the reset of a `key_model:` ledger entry's window, which began at `since` (other
+    /// entries are ignored).
+    pub(super) fn persist_model_reset(&self, id: &str, since: DateTime<Utc>) {
         let Some((token, model)) = id
             .strip_prefix(KEY_MODEL)
             .and_then(|rest| rest.split_once(':'))
@@ -23,7 +26,7 @@ impl Accounting {
         let (token, model) = (token.to_owned(), model.to_owned());
         let store = self.store.clone();
         tokio::spawn(async move {
-            if let Err(e) = store.reset_model_spend(&token, &model).await {
+            if let Err(e) = store.reset_model_spend(&token, &model, &since).await {
                 tracing::warn!("cannot store a model budget reset: {e}");
             }
         });

@@ -76,6 +76,7 @@ async fn respond(
         metadata: req.metadata.clone().map(serde_json::Value::Object),
         prompt_bytes: bytes.len(),
         max_output_tokens: req.max_completion_tokens.or(req.max_tokens).map(u64::from),
+        units: None,
     };
     let admission = match admit(state, attempt, &identity, spec).await {
         Ok(a) => a,

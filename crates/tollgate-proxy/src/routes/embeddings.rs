@@ -71,6 +71,7 @@ async fn respond(
         metadata: None,
         prompt_bytes: bytes.len(),
         max_output_tokens: Some(0),
+        units: None,
     };
     let admission = match admit(state, attempt, &identity, spec).await {
         Ok(a) => a,

@@ -147,6 +147,7 @@ async fn respond(
             metadata: metadata.cloned().map(Value::Object),
             prompt_bytes: bytes.len(),
             max_output_tokens: body.get("max_tokens").and_then(Value::as_u64),
+            units: None,
         };
         match admit_as(state, attempt, &identity, spec, |e| error_response(&e)).await {
             Ok(a) => a,

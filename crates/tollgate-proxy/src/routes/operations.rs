@@ -161,6 +161,39 @@ async fn respond(
         OperationBody::Json(m) => Some(m),
         OperationBody::Multipart(_) => None,
     };
+    // An image call is priced by the size and quality it asks for (OpenAI's defaults when
+    // it names none); the answer counts the images.
+    let units = match (op, json) {
+        (Operation::ImageGenerations, Some(m)) => {
+            let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+            Units {
+                image_size: Some(text("size").unwrap_or_else(|| "1024x1024".to_owned())),
+                image_quality: text("quality"),
+                ..Units::default()
+            }
+        }
+        _ => Units::default(),
+    };
+    // The reservation prices what the request asks for: `n` images, the input's characters,
+    // one search.
+    let asked = match (op, json) {
+        (Operation::ImageGenerations, Some(m)) => Some(Units {
+            images: m.get("n").and_then(Value::as_u64).unwrap_or(1),
+            ..units.clone()
+        }),
+        (Operation::AudioSpeech, Some(m)) => Some(Units {
+            characters: m
+                .get("input")
+                .and_then(Value::as_str)
+                .map_or(0, |t| t.chars().count() as u64),
+            ..Units::default()
+        }),
+        (Operation::Rerank, _) => Some(Units {
+            queries: 1,
+            ..Units::default()
+        }),
+        _ => None,
+    };
     let spec = CallSpec {
         call_id: call_id.to_owned(),
         call_type: op.call_type(),
@@ -179,19 +212,7 @@ async fn respond(
         max_output_tokens: json
             .and_then(|m| m.get("max_tokens"))
             .and_then(Value::as_u64),
-    };
-    // An image call is priced by the size and quality it asks for (OpenAI's defaults when
-    // it names none); the answer counts the images.
-    let units = match (op, json) {
-        (Operation::ImageGenerations, Some(m)) => {
-            let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
-            Units {
-                image_size: Some(text("size").unwrap_or_else(|| "1024x1024".to_owned())),
-                image_quality: text("quality"),
-                ..Units::default()
-            }
-        }
-        _ => Units::default(),
+        units: asked,
     };
     let admission = match admit(state, attempt, &identity, spec).await {
         Ok(a) => a,

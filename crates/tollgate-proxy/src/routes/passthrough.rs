@@ -82,6 +82,7 @@ async fn respond(
             .as_ref()
             .and_then(|v| v.get("max_tokens"))
             .and_then(Value::as_u64),
+        units: None,
     };
     let admission = match admit(&state, &mut Attempt::default(), &identity, spec).await {
         Ok(a) => a,

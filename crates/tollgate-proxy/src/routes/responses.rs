@@ -238,6 +238,7 @@ async fn respond(
         metadata: req.metadata.clone().map(Value::Object),
         prompt_bytes: bytes.len(),
         max_output_tokens: req.max_output_tokens.map(u64::from),
+        units: None,
     };
     let mut admission = match admit(state, attempt, &identity, spec).await {
         Ok(a) => a,
