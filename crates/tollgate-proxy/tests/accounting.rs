@@ -864,6 +864,64 @@ async fn with_redis_limits_are_exact_across_instances() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Two instances on one database and one Redis, a key with $0.1 left, 60 concurrent calls split
+/// across both: without shared spend each instance would let about $0.1 through on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_redis_a_budget_holds_across_instances() {
+    let Ok(redis) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tollgate-redis-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/shared.db", dir.display());
+    let yaml = config(None, &format!("router_settings:\n  redis_url: {redis}\n"));
+    let a = Arc::new(start_with(&yaml, Some(db.clone()), None).await);
+    let b = Arc::new(start_with(&yaml, Some(db), None).await);
+    let max = 0.1;
+    let key = a.key(json!({"max_budget": max})).await;
+    // `max_tokens: 2` keeps each reservation near the real cost, so several calls are in
+    // flight at once on each instance.
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+        "mock_response": "hello there", "max_tokens": 2});
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let gw = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let key = key.clone();
+            let body = body.clone();
+            tokio::spawn(async move { gw.chat_body(&key, body).await.status().as_u16() })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    // Sequential calls after the burst, alternating, before any cache refresh: still refused.
+    for i in 0..6 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        if gw.chat_body(&key, body.clone()).await.status() == 200 {
+            ok += 1;
+        }
+    }
+    a.flushed().await;
+    b.flushed().await;
+    let (_, info) = a
+        .admin("GET", &format!("/key/info?key={key}"), Value::Null)
+        .await;
+    let spend = info["info"]["spend"].as_f64().unwrap();
+    assert!((spend - ok as f64 * COST).abs() < 1e-9, "{spend} vs {ok} calls");
+    assert!(ok >= 7, "the budget lets at least $0.1 through: {ok} calls");
+    assert!(
+        spend <= max + 2.0 * COST + 1e-9,
+        "two instances overspent: {spend} for a budget of {max}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn unreachable_redis_falls_back_to_local_limits() {
     let port = {
@@ -877,4 +935,10 @@ async fn unreachable_redis_falls_back_to_local_limits() {
     let key = gw.key(json!({"rpm_limit": 1})).await;
     assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
     assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 429);
+    // Budgets fall back to this instance's ledger too.
+    let key = gw.key(json!({"max_budget": 0.02})).await;
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    let (s, e) = error_of(gw.chat(&key, "gpt-4o").await).await;
+    assert_eq!((s, e["type"].as_str()), (429, Some("budget_exceeded")));
 }

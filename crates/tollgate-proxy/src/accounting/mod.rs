@@ -31,7 +31,7 @@ use tollgate_store::{
 
 pub use cost::{Coster, DeploymentPrices, PriceTableCoster};
 use limits::{Limit, Limiter};
-use shared::{Shared, SharedLimiter};
+use shared::{Shared, SharedBudget, SharedLimiter};
 
 use crate::auth::Identity;
 
@@ -58,6 +58,19 @@ struct Ledger {
     spend: f64,
     reserved: f64,
     reset_at: Option<DateTime<Utc>>,
+}
+
+/// A request's hold on one budget, from admission to settlement.
+#[derive(Debug, Clone)]
+struct Reservation {
+    /// The ledger id.
+    id: String,
+    amount: f64,
+    max: Option<f64>,
+    soft: Option<f64>,
+    label: String,
+    /// Whether this budget's reservation is also held in Redis (index into the shared list).
+    shared: bool,
 }
 
 /// One budget a request is checked against.
@@ -608,6 +621,7 @@ impl Accounting {
         );
         let estimate = self.estimate(&spec);
         let mut reserved = Vec::new();
+        let mut shared_budgets = Vec::new();
         {
             let Ok(mut ledger) = self.ledger.lock() else {
                 return Err(GatewayError::Internal("budget ledger poisoned".into()).into());
@@ -648,7 +662,25 @@ impl Accounting {
             {
                 if let Some(e) = ledger.get_mut(&c.id) {
                     e.reserved += estimate;
-                    reserved.push((c.id.clone(), estimate, c.soft, c.label.clone()));
+                    // Only budgets with a limit or an alert need the other instances' spend.
+                    let shared = self.shared.is_some() && (c.max.is_some() || c.soft.is_some());
+                    if shared {
+                        shared_budgets.push(SharedBudget {
+                            id: c.id.clone(),
+                            period: e.reset_at.map_or(0, |t| t.timestamp()),
+                            max: c.max,
+                            floor: e.spend,
+                            amount: estimate,
+                        });
+                    }
+                    reserved.push(Reservation {
+                        id: c.id.clone(),
+                        amount: estimate,
+                        max: c.max,
+                        soft: c.soft,
+                        label: c.label.clone(),
+                        shared,
+                    });
                 }
             }
         }
@@ -661,10 +693,28 @@ impl Accounting {
         );
         // Redis when configured and reachable (exact across instances), else this instance's.
         let (verdict, shared) = match &self.shared {
-            Some(s) => match s.admit(&limits, now).await {
+            Some(s) => match s.admit(&limits, &shared_budgets, now).await {
                 Shared::Admitted(h) => (Ok(h), Some(s.clone())),
                 Shared::Refused(x) => (Err(x), Some(s.clone())),
-                Shared::Unavailable => (self.limiter.admit(&limits, now), None),
+                Shared::OverBudget { index, spent } => {
+                    self.release_reservations(&reserved);
+                    let check = shared_budgets
+                        .get(index)
+                        .and_then(|b| checks.iter().find(|c| c.id == b.id));
+                    let (message, max) = match check {
+                        Some(c) => {
+                            let max = c.max.unwrap_or(0.0);
+                            ((c.exceeded)(&c.label, spent, max), max)
+                        }
+                        None => (String::new(), 0.0),
+                    };
+                    tracing::debug!(spent, max, "budget exhausted across instances");
+                    return Err(denied(429, "budget_exceeded", message, None).into());
+                }
+                Shared::Unavailable => {
+                    shared_budgets.clear();
+                    (self.limiter.admit(&limits, now), None)
+                }
             },
             None => (self.limiter.admit(&limits, now), None),
         };
@@ -704,6 +754,7 @@ impl Accounting {
             spec,
             started: now,
             reserved,
+            shared_budgets,
             limits,
             shared,
             headers,
@@ -987,12 +1038,24 @@ impl Accounting {
         self.coster.cost(&d.litellm_params.model, &usage, Some(d))
     }
 
-    fn release_reservations(&self, reserved: &[(String, f64, Option<f64>, String)]) {
+    fn release_reservations(&self, reserved: &[Reservation]) {
         if let Ok(mut l) = self.ledger.lock() {
-            for (id, amount, _, _) in reserved {
-                if let Some(e) = l.get_mut(id) {
-                    e.reserved = (e.reserved - amount).max(0.0);
+            for r in reserved {
+                if let Some(e) = l.get_mut(&r.id) {
+                    e.reserved = (e.reserved - r.amount).max(0.0);
                 }
+            }
+        }
+    }
+
+    /// A settled call moved a budget's spend from `before` to `after` (the spend every
+    /// instance sees when Redis counted it, else this instance's): counts and reports a
+    /// `soft_budget` crossing.
+    fn spent(&self, r: &Reservation, before: f64, after: f64) {
+        if let Some(soft) = r.soft {
+            if before < soft && after >= soft {
+                self.soft_budget_alerts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(owner = %r.label, spend = after, soft_budget = soft, "soft budget crossed");
             }
         }
     }
@@ -1113,7 +1176,9 @@ pub struct Admission {
     key_hash: String,
     spec: CallSpec,
     started: DateTime<Utc>,
-    reserved: Vec<(String, f64, Option<f64>, String)>,
+    reserved: Vec<Reservation>,
+    /// The budgets reserved in Redis (empty when Redis did not count this request).
+    shared_budgets: Vec<SharedBudget>,
     limits: Vec<Limit>,
     /// Set when Redis counted this request (its release goes there too).
     shared: Option<Arc<SharedLimiter>>,
@@ -1147,21 +1212,20 @@ impl Admission {
             _ => 0.0,
         };
         let mut key_spend = None;
+        // Each reservation's (before, after) spend in this instance's ledger.
+        let mut local = Vec::with_capacity(self.reserved.len());
         if let Ok(mut ledger) = acc.ledger.lock() {
-            for (id, amount, soft, label) in &self.reserved {
-                if let Some(e) = ledger.get_mut(id) {
-                    e.reserved = (e.reserved - amount).max(0.0);
+            for r in &self.reserved {
+                if let Some(e) = ledger.get_mut(&r.id) {
+                    e.reserved = (e.reserved - r.amount).max(0.0);
                     let before = e.spend;
                     e.spend += cost;
-                    if let Some(soft) = soft {
-                        if before < *soft && e.spend >= *soft {
-                            acc.soft_budget_alerts.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(owner = %label, spend = e.spend, soft_budget = soft, "soft budget crossed");
-                        }
-                    }
-                    if id.starts_with("key:") {
+                    local.push((before, e.spend));
+                    if r.id.starts_with("key:") {
                         key_spend = Some(e.spend);
                     }
+                } else {
+                    local.push((0.0, 0.0));
                 }
             }
         }
@@ -1169,10 +1233,37 @@ impl Admission {
         match (self.shared.take(), tokio::runtime::Handle::try_current()) {
             (Some(s), Ok(rt)) => {
                 let limits = std::mem::take(&mut self.limits);
+                let budgets = std::mem::take(&mut self.shared_budgets);
+                let reserved = std::mem::take(&mut self.reserved);
                 let started = self.started;
-                rt.spawn(async move { s.release(&limits, tokens, started).await });
+                let acc = acc.clone();
+                rt.spawn(async move {
+                    let after = s.release(&limits, tokens, started, &budgets, cost).await;
+                    // Shared budgets are judged on the spend of every instance, the rest locally.
+                    let mut shared = after.unwrap_or_default().into_iter();
+                    for (r, (lb, la)) in reserved.iter().zip(local) {
+                        match r.shared.then(|| shared.next()).flatten() {
+                            Some(a) => {
+                                // The other instances' spend, for this one's view (its
+                                // fallback when Redis goes away, `x-litellm-key-spend`).
+                                if let Ok(mut l) = acc.ledger.lock()
+                                    && let Some(e) = l.get_mut(&r.id)
+                                {
+                                    e.spend = e.spend.max(a);
+                                }
+                                acc.spent(r, a - cost, a);
+                            }
+                            None => acc.spent(r, lb, la),
+                        }
+                    }
+                });
             }
-            _ => acc.limiter.release(&self.limits, tokens, now),
+            _ => {
+                acc.limiter.release(&self.limits, tokens, now);
+                for (r, (before, after)) in self.reserved.iter().zip(local) {
+                    acc.spent(r, before, after);
+                }
+            }
         }
         let k = self.key.as_deref();
         let mut metadata = json!({
