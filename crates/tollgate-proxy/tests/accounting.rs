@@ -321,6 +321,84 @@ async fn key_budget_is_enforced_and_resets_on_the_calendar() {
     gw.flushed().await;
 }
 
+/// A fresh database on the test PostgreSQL server, when one is configured.
+async fn pg_database() -> Option<String> {
+    let Ok(base) = std::env::var("TOLLGATE_TEST_DATABASE_URL") else {
+        eprintln!(
+            "skipped: TOLLGATE_TEST_DATABASE_URL is not set (scripts/test.sh starts PostgreSQL)"
+        );
+        return None;
+    };
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    Some(format!("{}/{name}", base.rsplit_once('/').unwrap().0))
+}
+
+/// The reset job (every 0.2-0.3 s here) starts the new period in the database by itself:
+/// `/key/info` shows it without any request on the key.
+async fn budget_reset_job(url: Option<String>) {
+    let yaml = config(
+        None,
+        "  proxy_budget_rescheduler_min_time: 0.2\n  proxy_budget_rescheduler_max_time: 0.3\n",
+    );
+    let gw = start_with(&yaml, url, None).await;
+    let key = gw
+        .key(json!({"max_budget": 1.0, "budget_duration": "1d"}))
+        .await;
+    for _ in 0..2 {
+        assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    }
+    gw.flushed().await;
+    let info = || async {
+        gw.admin("GET", &format!("/key/info?key={key}"), Value::Null)
+            .await
+            .1["info"]
+            .clone()
+    };
+    let before = info().await;
+    assert!((before["spend"].as_f64().unwrap() - 2.0 * COST).abs() < 1e-9, "{before}");
+    assert!(before["budget_reset_at"].as_str().unwrap().starts_with("2026-03-05T00:00:00"));
+    // Several job runs on the same day change nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(info().await["spend"], before["spend"]);
+    gw.clock.advance(Duration::hours(15));
+    let mut after = Value::Null;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = info().await;
+        if after["spend"].as_f64() == Some(0.0) {
+            break;
+        }
+    }
+    assert_eq!(after["spend"].as_f64(), Some(0.0), "{after}");
+    assert!(
+        after["budget_reset_at"].as_str().unwrap().starts_with("2026-03-06T00:00:00"),
+        "{after}"
+    );
+    // The instance's own ledger follows: the whole budget is available again.
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    gw.flushed().await;
+    assert!((info().await["spend"].as_f64().unwrap() - COST).abs() < 1e-9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_budget_reset_job_resets_without_a_request() {
+    budget_reset_job(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_budget_reset_job_resets_without_a_request() {
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    budget_reset_job(Some(url)).await;
+}
+
 #[tokio::test]
 async fn crossing_a_soft_budget_alerts_once_and_does_not_refuse() {
     let gw = start("").await;

@@ -596,3 +596,5 @@ fn totals(rows: &[SpendRow], inserted: &[String]) -> Vec<(Owner, f64)> {
     out.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
     out
 }
+
+mod reset;

@@ -13,7 +13,7 @@ pub mod shared;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -102,6 +102,8 @@ pub struct Accounting {
     coster: Arc<dyn Coster>,
     /// Soft-budget crossings so far (each logged as a warning when it happens).
     soft_budget_alerts: AtomicU64,
+    /// Whether a budget reset pass is running (one at a time per instance).
+    resetting: AtomicBool,
     deployments: HashMap<String, DeploymentConfig>,
     groups: HashMap<String, Vec<DeploymentConfig>>,
     access_groups: HashMap<String, Vec<String>>,
@@ -186,6 +188,7 @@ impl Accounting {
             tz: duration::zone(ls.timezone.as_deref()),
             coster,
             soft_budget_alerts: AtomicU64::new(0),
+            resetting: AtomicBool::new(false),
             deployments,
             groups,
             access_groups,
@@ -204,6 +207,20 @@ impl Accounting {
             let spent = this.store.total_spend(None, None).await.unwrap_or(0.0);
             this.ledger_entry("global", spent, None);
         }
+        let (min, max) = reset_interval(config);
+        let weak = Arc::downgrade(&this);
+        tokio::spawn(async move {
+            loop {
+                // Jittered, so instances started together do not all reset at once (the
+                // reset is safe either way; this only spreads the load).
+                let secs = min + fastrand::f64() * (max - min);
+                tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                let Some(acc) = weak.upgrade() else { return };
+                if let Err(e) = acc.reset_budgets().await {
+                    tracing::warn!("cannot reset budgets: {e}");
+                }
+            }
+        });
         let weak = Arc::downgrade(&this);
         tokio::spawn(async move {
             loop {
@@ -248,6 +265,37 @@ impl Accounting {
         self.tz
     }
 
+    /// Starts a new period for every stored budget whose `budget_reset_at` has passed (keys,
+    /// users, teams, and the end users and team members of a budget), then reloads the cache.
+    /// Runs every `general_settings.proxy_budget_rescheduler_min_time`..`_max_time` seconds
+    /// and as soon as a request finds a period over. Returns how many rows were reset.
+    pub async fn reset_budgets(&self) -> Result<usize, tollgate_store::StoreError> {
+        let n = self.store.reset_budgets(self.clock.now(), self.tz).await?;
+        if n > 0 {
+            tracing::info!(budgets = n, "budget periods reset");
+            self.refresh().await?;
+        }
+        Ok(n)
+    }
+
+    /// Runs [`Accounting::reset_budgets`] in the background unless a pass is running.
+    fn spawn_reset(self: &Arc<Self>) {
+        if self.resetting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.resetting.store(false, Ordering::Release);
+            return;
+        };
+        let acc = self.clone();
+        rt.spawn(async move {
+            if let Err(e) = acc.reset_budgets().await {
+                tracing::warn!("cannot reset budgets: {e}");
+            }
+            acc.resetting.store(false, Ordering::Release);
+        });
+    }
+
     /// Reloads every cached table.
     pub async fn refresh(&self) -> Result<(), tollgate_store::StoreError> {
         let keys = self.store.all::<KeyRow>().await?;
@@ -260,26 +308,43 @@ impl Accounting {
             let Ok(mut ledger) = self.ledger.lock() else {
                 return Ok(());
             };
-            let mut sync = |id: String, spend: f64| {
-                if let Some(e) = ledger.get_mut(&id) {
+            let mut sync = |id: String, spend: f64, stored_reset: Option<DateTime<Utc>>| {
+                let Some(e) = ledger.get_mut(&id) else { return };
+                match (stored_reset, e.reset_at) {
+                    // The database is in a later period (the reset job started it): its
+                    // spend is the new period's.
+                    (Some(db), Some(mine)) if db > mine => {
+                        e.spend = spend;
+                        e.reset_at = Some(db);
+                    }
+                    // The database still holds a period this instance has left.
+                    (Some(db), Some(mine)) if db < mine => {}
                     // Other instances' spend arrives through the database.
-                    e.spend = e.spend.max(spend);
+                    _ => e.spend = e.spend.max(spend),
                 }
             };
-            keys.iter()
-                .for_each(|k| sync(format!("key:{}", k.token), k.spend));
-            teams
-                .iter()
-                .for_each(|t| sync(format!("team:{}", t.team_id), t.spend));
-            users
-                .iter()
-                .for_each(|u| sync(format!("user:{}", u.user_id), u.spend));
-            end_users
-                .iter()
-                .for_each(|u| sync(format!("end_user:{}", u.user_id), u.spend));
-            members
-                .iter()
-                .for_each(|m| sync(format!("member:{}:{}", m.user_id, m.team_id), m.spend));
+            let budget_reset = |id: &Option<String>| {
+                id.as_deref()
+                    .and_then(|id| budgets.iter().find(|b| b.budget_id == id))
+                    .and_then(|b| b.budget_reset_at)
+            };
+            keys.iter().for_each(|k| {
+                sync(format!("key:{}", k.token), k.spend, k.budget_reset_at);
+            });
+            teams.iter().for_each(|t| {
+                sync(format!("team:{}", t.team_id), t.spend, t.budget_reset_at);
+            });
+            users.iter().for_each(|u| {
+                sync(format!("user:{}", u.user_id), u.spend, u.budget_reset_at);
+            });
+            end_users.iter().for_each(|u| {
+                let at = budget_reset(&u.budget_id);
+                sync(format!("end_user:{}", u.user_id), u.spend, at);
+            });
+            members.iter().for_each(|m| {
+                let at = budget_reset(&m.budget_id);
+                sync(format!("member:{}:{}", m.user_id, m.team_id), m.spend, at);
+            });
         }
         let cache = Cache {
             keys: keys
@@ -622,6 +687,7 @@ impl Accounting {
         let estimate = self.estimate(&spec);
         let mut reserved = Vec::new();
         let mut shared_budgets = Vec::new();
+        let mut reset_due = false;
         {
             let Ok(mut ledger) = self.ledger.lock() else {
                 return Err(GatewayError::Internal("budget ledger poisoned".into()).into());
@@ -637,7 +703,9 @@ impl Accounting {
                         Some(at) if now >= at => {
                             e.spend = 0.0;
                             e.reset_at = duration::next_reset(now, span, self.tz);
-                            self.persist_reset(c.owner.clone(), e.reset_at);
+                            // The stored row is reset by the job, at once rather than at its
+                            // next run, so other instances and `/key/info` see it too.
+                            reset_due |= c.owner.is_some();
                         }
                         None => e.reset_at = duration::next_reset(now, span, self.tz),
                         _ => {}
@@ -683,6 +751,9 @@ impl Accounting {
                     });
                 }
             }
+        }
+        if reset_due {
+            self.spawn_reset();
         }
         let limits = self.limits(
             key.as_deref(),
@@ -1059,48 +1130,6 @@ impl Accounting {
             }
         }
     }
-
-    fn persist_reset(&self, owner: Option<Owner>, next: Option<DateTime<Utc>>) {
-        let Some(owner) = owner else { return };
-        let store = self.store.clone();
-        let key = match &owner {
-            Owner::Key(id) => self.cache.read().ok().and_then(|c| c.keys.get(id).cloned()),
-            _ => None,
-        };
-        let team = match &owner {
-            Owner::Team(id) => self.team(id),
-            _ => None,
-        };
-        let user = match &owner {
-            Owner::User(id) => self.user(id),
-            _ => None,
-        };
-        tokio::spawn(async move {
-            let result = async {
-                store.reset_spend(&owner).await?;
-                if let Some(k) = key {
-                    let mut k = (*k).clone();
-                    k.budget_reset_at = next;
-                    store.upsert(&k).await?;
-                }
-                if let Some(t) = team {
-                    let mut t = (*t).clone();
-                    t.budget_reset_at = next;
-                    store.upsert(&t).await?;
-                }
-                if let Some(u) = user {
-                    let mut u = (*u).clone();
-                    u.budget_reset_at = next;
-                    store.upsert(&u).await?;
-                }
-                Ok::<_, tollgate_store::StoreError>(())
-            }
-            .await;
-            if let Err(e) = result {
-                tracing::warn!("cannot store a budget reset: {e}");
-            }
-        });
-    }
 }
 
 /// What a route tells accounting about a request before calling the model.
@@ -1240,14 +1269,15 @@ impl Admission {
                 rt.spawn(async move {
                     let after = s.release(&limits, tokens, started, &budgets, cost).await;
                     // Shared budgets are judged on the spend of every instance, the rest locally.
-                    let mut shared = after.unwrap_or_default().into_iter();
+                    let mut shared = budgets.iter().zip(after.unwrap_or_default());
                     for (r, (lb, la)) in reserved.iter().zip(local) {
                         match r.shared.then(|| shared.next()).flatten() {
-                            Some(a) => {
+                            Some((b, a)) => {
                                 // The other instances' spend, for this one's view (its
                                 // fallback when Redis goes away, `x-litellm-key-spend`).
                                 if let Ok(mut l) = acc.ledger.lock()
                                     && let Some(e) = l.get_mut(&r.id)
+                                    && e.reset_at.map_or(0, |t| t.timestamp()) == b.period
                                 {
                                     e.spend = e.spend.max(a);
                                 }
@@ -1344,6 +1374,23 @@ impl Drop for Admission {
 fn py_list(items: &[String]) -> String {
     let inner: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
     format!("[{}]", inner.join(", "))
+}
+
+/// The reset job's pause range in seconds: `general_settings.proxy_budget_rescheduler_min_time`
+/// and `_max_time`, LiteLLM's settings (597 and 605 by default).
+fn reset_interval(config: &Config) -> (f64, f64) {
+    let setting = |name: &str, default: f64| {
+        config
+            .general_settings
+            .extra
+            .get(name)
+            .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+            .filter(|s| *s > 0.0)
+            .unwrap_or(default)
+    };
+    let min = setting("proxy_budget_rescheduler_min_time", 597.0);
+    let max = setting("proxy_budget_rescheduler_max_time", 605.0).max(min);
+    (min, max)
 }
 
 /// A database error on a management call: LiteLLM's 500.
