@@ -361,8 +361,16 @@ async fn budget_reset_job(url: Option<String>) {
             .clone()
     };
     let before = info().await;
-    assert!((before["spend"].as_f64().unwrap() - 2.0 * COST).abs() < 1e-9, "{before}");
-    assert!(before["budget_reset_at"].as_str().unwrap().starts_with("2026-03-05T00:00:00"));
+    assert!(
+        (before["spend"].as_f64().unwrap() - 2.0 * COST).abs() < 1e-9,
+        "{before}"
+    );
+    assert!(
+        before["budget_reset_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-03-05T00:00:00")
+    );
     // Several job runs on the same day change nothing.
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert_eq!(info().await["spend"], before["spend"]);
@@ -377,7 +385,10 @@ async fn budget_reset_job(url: Option<String>) {
     }
     assert_eq!(after["spend"].as_f64(), Some(0.0), "{after}");
     assert!(
-        after["budget_reset_at"].as_str().unwrap().starts_with("2026-03-06T00:00:00"),
+        after["budget_reset_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-03-06T00:00:00"),
         "{after}"
     );
     // The instance's own ledger follows: the whole budget is available again.
@@ -991,7 +1002,10 @@ async fn with_redis_a_budget_holds_across_instances() {
         .admin("GET", &format!("/key/info?key={key}"), Value::Null)
         .await;
     let spend = info["info"]["spend"].as_f64().unwrap();
-    assert!((spend - ok as f64 * COST).abs() < 1e-9, "{spend} vs {ok} calls");
+    assert!(
+        (spend - ok as f64 * COST).abs() < 1e-9,
+        "{spend} vs {ok} calls"
+    );
     assert!(ok >= 7, "the budget lets at least $0.1 through: {ok} calls");
     assert!(
         spend <= max + 2.0 * COST + 1e-9,
@@ -1019,4 +1033,148 @@ async fn unreachable_redis_falls_back_to_local_limits() {
     assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
     let (s, e) = error_of(gw.chat(&key, "gpt-4o").await).await;
     assert_eq!((s, e["type"].as_str()), (429, Some("budget_exceeded")));
+}
+
+/// A local HTTP server that records every JSON post as (path, body).
+async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
+    let posts: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
+    let seen = posts.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, axum::Json(body): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push((uri.path().to_owned(), body));
+                "ok"
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, posts)
+}
+
+/// Waits until `n` posts arrived (or a few seconds passed) and returns them.
+async fn posts_after(
+    posts: &std::sync::Mutex<Vec<(String, Value)>>,
+    n: usize,
+) -> Vec<(String, Value)> {
+    for _ in 0..50 {
+        if posts.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Anything beyond `n` would be a duplicate: give it a moment to show up.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    posts.lock().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_alerts_go_to_slack_and_the_webhook_once_per_ttl() {
+    let (base, posts) = receiver().await;
+    let gw = start(&format!(
+        "  alerting: [\"slack\", \"webhook\"]
+  alert_to_webhook_url:
+    budget_alerts: {base}/slack
+  alerting_args:
+    budget_alert_ttl: 3600
+environment_variables:
+  WEBHOOK_URL: {base}/webhook
+"
+    ))
+    .await;
+    // 0.014 a call: the 2nd passes the soft budget, the 4th the budget.
+    let key = gw
+        .key(json!({"soft_budget": 0.02, "max_budget": 0.05, "key_alias": "alerted"}))
+        .await;
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    assert!(
+        posts_after(&posts, 1).await.is_empty(),
+        "no event at 28% of the budget"
+    );
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    let got = posts_after(&posts, 2).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let webhook = &got.iter().find(|(p, _)| p == "/webhook").unwrap().1;
+    assert_eq!(webhook["event"], "soft_budget_crossed");
+    assert_eq!(webhook["event_group"], "key");
+    assert_eq!(webhook["key_alias"], "alerted");
+    assert_eq!(webhook["token"], tollgate_store::hash_key(&key));
+    assert_eq!(webhook["soft_budget"], 0.02);
+    assert_eq!(webhook["max_budget"], 0.05);
+    assert!((webhook["spend"].as_f64().unwrap() - 2.0 * COST).abs() < 1e-9);
+    let slack = &got.iter().find(|(p, _)| p == "/slack").unwrap().1;
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Soft Budget Crossed"),
+        "{slack}"
+    );
+    // Still over the soft budget: the same alert is not sent again within the TTL.
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    assert_eq!(posts_after(&posts, 3).await.len(), 2);
+    // Over the budget: a new event.
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    let got = posts_after(&posts, 4).await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(
+        got[2].1["event"].as_str().or(got[3].1["event"].as_str()),
+        Some("budget_crossed")
+    );
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 429);
+
+    // After the TTL the alert may repeat.
+    let soft_only = gw.key(json!({"soft_budget": 0.02})).await;
+    posts.lock().unwrap().clear();
+    for _ in 0..3 {
+        assert_eq!(gw.chat(&soft_only, "gpt-4o").await.status(), 200);
+    }
+    assert_eq!(posts_after(&posts, 2).await.len(), 2);
+    gw.clock.advance(Duration::hours(2));
+    assert_eq!(gw.chat(&soft_only, "gpt-4o").await.status(), 200);
+    assert_eq!(posts_after(&posts, 4).await.len(), 4);
+    assert_eq!(gw.acc.budget_alerts_dropped(), 0);
+}
+
+/// With Redis, two instances judge a soft budget on their combined spend and send its alert
+/// once between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_instances_alert_once_on_their_combined_spend() {
+    let Ok(redis) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    };
+    let (base, posts) = receiver().await;
+    let dir = std::env::temp_dir().join(format!("tollgate-redis-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/shared.db", dir.display());
+    let yaml = config(
+        None,
+        &format!(
+            "  alerting: [\"webhook\"]
+router_settings:
+  redis_url: {redis}
+environment_variables:
+  WEBHOOK_URL: {base}/webhook
+"
+        ),
+    );
+    let a = start_with(&yaml, Some(db.clone()), None).await;
+    let b = start_with(&yaml, Some(db), None).await;
+    // Neither instance alone passes 0.04 in four calls (2 x 0.014 each); together they do.
+    let key = a.key(json!({"soft_budget": 0.04})).await;
+    for i in 0..4 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+        // Let the release (and its shared spend) land before the next call.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = posts_after(&posts, 1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1["event"], "soft_budget_crossed");
+    assert!((got[0].1["spend"].as_f64().unwrap() - 3.0 * COST).abs() < 1e-9);
+    assert_eq!(a.acc.soft_budget_alerts() + b.acc.soft_budget_alerts(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -385,7 +385,11 @@ async fn budget_resets(url: &str) {
         "key, user, team and budget b1, each reset by one instance"
     );
     let k: KeyRow = a.get(&token).await.unwrap().unwrap();
-    assert!((k.spend - 0.25).abs() < 1e-9, "new period's spend kept: {}", k.spend);
+    assert!(
+        (k.spend - 0.25).abs() < 1e-9,
+        "new period's spend kept: {}",
+        k.spend
+    );
     assert_eq!(k.budget_reset_at, Some(boundary + Duration::days(1)));
     let k: KeyRow = a.get(&later).await.unwrap().unwrap();
     assert!((k.spend - 1.25).abs() < 1e-9, "not due: untouched");
@@ -395,13 +399,20 @@ async fn budget_resets(url: &str) {
     let m = a.members().await.unwrap();
     let b1: BudgetRow = a.get("b1").await.unwrap().unwrap();
     // Both keys' new-period calls belong to u1, t1 and customer-1.
-    for (what, spend) in [("user", u.spend), ("team", t.spend), ("end user", e.spend), ("member", m[0].spend)] {
+    for (what, spend) in [
+        ("user", u.spend),
+        ("team", t.spend),
+        ("end user", e.spend),
+        ("member", m[0].spend),
+    ] {
         assert!((spend - 0.5).abs() < 1e-9, "{what}: {spend}");
     }
     assert_eq!(b1.budget_reset_at, Some(boundary + Duration::days(1)));
     // Nothing is due any more; a call logged after the reset adds as usual.
     assert_eq!(a.reset_budgets(now, chrono_tz::Tz::UTC).await.unwrap(), 0);
-    a.write_spend(&[spend_row("a-after", &token, 0.5)]).await.unwrap();
+    a.write_spend(&[spend_row("a-after", &token, 0.5)])
+        .await
+        .unwrap();
     let k: KeyRow = a.get(&token).await.unwrap().unwrap();
     assert!((k.spend - 0.75).abs() < 1e-9);
 }

@@ -7,6 +7,7 @@
 //! and settling the real cost after it: a request is admitted only while settled spend plus
 //! open reservations is below the budget.
 
+pub mod alerts;
 pub mod cost;
 pub mod limits;
 pub mod shared;
@@ -104,6 +105,8 @@ pub struct Accounting {
     soft_budget_alerts: AtomicU64,
     /// Whether a budget reset pass is running (one at a time per instance).
     resetting: AtomicBool,
+    /// Budget alerts (`general_settings.alerting`), when configured.
+    alerter: Option<alerts::Alerter>,
     deployments: HashMap<String, DeploymentConfig>,
     groups: HashMap<String, Vec<DeploymentConfig>>,
     access_groups: HashMap<String, Vec<String>>,
@@ -176,6 +179,8 @@ impl Accounting {
             },
             None => None,
         };
+        let alerter =
+            alerts::targets(config).map(|t| alerts::Alerter::start(config, t, shared.clone()));
         let this = Arc::new(Self {
             store,
             queue,
@@ -189,6 +194,7 @@ impl Accounting {
             coster,
             soft_budget_alerts: AtomicU64::new(0),
             resetting: AtomicBool::new(false),
+            alerter,
             deployments,
             groups,
             access_groups,
@@ -1120,15 +1126,67 @@ impl Accounting {
     }
 
     /// A settled call moved a budget's spend from `before` to `after` (the spend every
-    /// instance sees when Redis counted it, else this instance's): counts and reports a
-    /// `soft_budget` crossing.
-    fn spent(&self, r: &Reservation, before: f64, after: f64) {
+    /// instance sees when Redis counted it, else this instance's): counts and logs a
+    /// `soft_budget` crossing and hands the new spend to the budget alerts.
+    fn spent(
+        &self,
+        r: &Reservation,
+        before: f64,
+        after: f64,
+        key: Option<&KeyRow>,
+        end_user: Option<&str>,
+    ) {
         if let Some(soft) = r.soft {
             if before < soft && after >= soft {
                 self.soft_budget_alerts.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(owner = %r.label, spend = after, soft_budget = soft, "soft budget crossed");
             }
         }
+        if let Some(alerter) = &self.alerter
+            && after > before
+            && (r.max.is_some() || r.soft.is_some())
+            && let Some(who) = self.subject(&r.id, key, end_user)
+        {
+            alerter.budget(&who, after, r.max, r.soft, self.clock.now());
+        }
+    }
+
+    /// LiteLLM's CallInfo for the owner of ledger entry `id` (none for per-model budgets).
+    fn subject(
+        &self,
+        id: &str,
+        key: Option<&KeyRow>,
+        end_user: Option<&str>,
+    ) -> Option<alerts::Subject> {
+        let (group, entity) = match id.split_once(':') {
+            Some(("key", e)) => ("key", e),
+            Some(("user", e)) => ("user", e),
+            Some(("team", e)) => ("team", e),
+            Some(("member", e)) => ("team_member", e),
+            Some(("end_user", e)) => ("end_user", e),
+            None if id == "global" => ("proxy", "litellm-proxy"),
+            _ => return None,
+        };
+        let team_id = key.and_then(|k| k.team_id.clone());
+        Some(alerts::Subject {
+            group,
+            id: entity.to_owned(),
+            token: key.map(|k| k.token.clone()),
+            key_alias: key.and_then(|k| k.key_alias.clone()),
+            user_id: key.and_then(|k| k.user_id.clone()),
+            team_alias: team_id
+                .as_deref()
+                .and_then(|t| self.team(t))
+                .and_then(|t| t.team_alias.clone()),
+            team_id,
+            organization_id: key.and_then(|k| k.organization_id.clone()),
+            customer_id: end_user.map(str::to_owned),
+        })
+    }
+
+    /// Budget alerts dropped because their queue was full.
+    pub fn budget_alerts_dropped(&self) -> u64 {
+        self.alerter.as_ref().map_or(0, alerts::Alerter::dropped)
     }
 }
 
@@ -1266,6 +1324,8 @@ impl Admission {
                 let reserved = std::mem::take(&mut self.reserved);
                 let started = self.started;
                 let acc = acc.clone();
+                let key = self.key.clone();
+                let end_user = self.spec.end_user.clone();
                 rt.spawn(async move {
                     let after = s.release(&limits, tokens, started, &budgets, cost).await;
                     // Shared budgets are judged on the spend of every instance, the rest locally.
@@ -1281,9 +1341,9 @@ impl Admission {
                                 {
                                     e.spend = e.spend.max(a);
                                 }
-                                acc.spent(r, a - cost, a);
+                                acc.spent(r, a - cost, a, key.as_deref(), end_user.as_deref());
                             }
-                            None => acc.spent(r, lb, la),
+                            None => acc.spent(r, lb, la, key.as_deref(), end_user.as_deref()),
                         }
                     }
                 });
@@ -1291,7 +1351,13 @@ impl Admission {
             _ => {
                 acc.limiter.release(&self.limits, tokens, now);
                 for (r, (before, after)) in self.reserved.iter().zip(local) {
-                    acc.spent(r, before, after);
+                    acc.spent(
+                        r,
+                        before,
+                        after,
+                        self.key.as_deref(),
+                        self.spec.end_user.as_deref(),
+                    );
                 }
             }
         }

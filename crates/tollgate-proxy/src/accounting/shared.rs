@@ -188,7 +188,10 @@ pub enum Shared {
     Admitted(Headers),
     Refused(Exceeded),
     /// The `index`-th budget is used up: settled spend plus reservations is `spent`.
-    OverBudget { index: usize, spent: f64 },
+    OverBudget {
+        index: usize,
+        spent: f64,
+    },
     /// Redis unavailable: use local limits.
     Unavailable,
 }
@@ -421,6 +424,29 @@ impl SharedLimiter {
                 self.failed("timed out");
                 None
             }
+        }
+    }
+}
+
+impl SharedLimiter {
+    /// Sets `key` for `ttl_secs` unless it exists (`SET NX EX`): whether this call set it, or
+    /// `None` when Redis could not be reached. Off the request path (alert de-duplication).
+    pub async fn claim(&self, key: &str, ttl_secs: i64) -> Option<bool> {
+        let mut conn = self.connection().await?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{{tollgate:{key}}}"))
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl_secs);
+        let set = cmd.query_async::<Option<String>>(&mut conn);
+        match tokio::time::timeout(TIMEOUT * 4, set).await {
+            Ok(Ok(v)) => Some(v.is_some()),
+            Ok(Err(e)) => {
+                self.failed(&e.to_string());
+                None
+            }
+            Err(_) => None,
         }
     }
 }

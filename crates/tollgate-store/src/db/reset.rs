@@ -53,10 +53,10 @@ const TEAMS: ResetSql = reset_sql!("LiteLLM_TeamTable", "team_id", "spend = 0, "
     recount: [("LiteLLM_TeamTable", "team_id", "l.team_id = r.team_id")]);
 // End users and team members take their period from the budget they are linked to.
 const BUDGETS: ResetSql = reset_sql!("LiteLLM_BudgetTable", "budget_id", "",
-    recount: [
-        ("LiteLLM_EndUserTable", "budget_id", "l.end_user = r.user_id"),
-        ("LiteLLM_TeamMembership", "budget_id", "l.\"user\" = r.user_id AND l.team_id = r.team_id")
-    ]);
+recount: [
+    ("LiteLLM_EndUserTable", "budget_id", "l.end_user = r.user_id"),
+    ("LiteLLM_TeamMembership", "budget_id", "l.\"user\" = r.user_id AND l.team_id = r.team_id")
+]);
 
 /// The start of the period `now` is in, given a boundary `old` at or before it: the last
 /// boundary at or before `now`. Bounded, so a very short period after a long pause cannot spin.
