@@ -22,10 +22,32 @@ const TIMEOUT: Duration = Duration::from_millis(250);
 /// How long to stay on local limits after Redis failed.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// Sums a budget hash's open reservations (fields `r<minute>`, one per minute of admission)
+/// and drops those older than `stale` minutes: a reservation whose release never came (Redis
+/// went away meanwhile) stops counting then, even on a budget that never goes idle.
+const RESERVED_FN: &str = r"
+local function reserved(b, minute, stale)
+  local flat = redis.call('HGETALL', b)
+  local sum = 0
+  for f = 1, #flat, 2 do
+    local name = flat[f]
+    if string.sub(name, 1, 1) == 'r' then
+      if tonumber(string.sub(name, 2)) < minute - stale then
+        redis.call('HDEL', b, name)
+      else
+        sum = sum + tonumber(flat[f+1])
+      end
+    end
+  end
+  return sum
+end
+";
+
 /// Checks every budget, then every rate-limit descriptor, then reserves and counts. KEYS: per
 /// descriptor its window hash and parallel counter, then per budget its hash. ARGV[1] the
-/// number of descriptors, ARGV[2] the budget hashes' time to live, then per descriptor rpm,
-/// tpm, parallel (-1 = unset), then per budget max (-1 = unset), floor, reservation. A budget's
+/// number of descriptors, ARGV[2] the budget hashes' time to live, ARGV[3] the current minute,
+/// ARGV[4] the minutes after which a reservation is dropped, then per descriptor rpm, tpm,
+/// parallel (-1 = unset), then per budget max (-1 = unset), floor, reservation. A budget's
 /// spend is raised to its floor (the instance's view from the database) before the check, so
 /// spend that reached the database without Redis (fallback, other tools) is never forgotten.
 /// Returns `{0, req1, tok1, ...}`, `{i, kind, limit}` for the first exceeded limit (kind 1
@@ -33,8 +55,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 const ADMIT: &str = r"
 local nl = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
+local minute, stale = tonumber(ARGV[3]), tonumber(ARGV[4])
 local nb = #KEYS - 2 * nl
-local a = 2 + 3 * nl
+local a = 4 + 3 * nl
 for j = 1, nb do
   local b = KEYS[2*nl+j]
   local max, floor = tonumber(ARGV[a+3*j-2]), tonumber(ARGV[a+3*j-1])
@@ -44,12 +67,12 @@ for j = 1, nb do
     redis.call('EXPIRE', b, ttl)
     spend = floor
   end
-  local used = spend + tonumber(redis.call('HGET', b, 'reserved') or '0')
+  local used = spend + reserved(b, minute, stale)
   if max >= 0 and used >= max then return {-j, tostring(used)} end
 end
 for i = 1, nl do
   local w, p = KEYS[2*i-1], KEYS[2*i]
-  local rpm, tpm, par = tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1]), tonumber(ARGV[3*i+2])
+  local rpm, tpm, par = tonumber(ARGV[3*i+2]), tonumber(ARGV[3*i+3]), tonumber(ARGV[3*i+4])
   local req = tonumber(redis.call('HGET', w, 'requests') or '0')
   local tok = tonumber(redis.call('HGET', w, 'tokens') or '0')
   if rpm >= 0 and req + 1 > rpm then return {i, 1, rpm} end
@@ -61,7 +84,7 @@ for i = 1, nl do
   local w, p = KEYS[2*i-1], KEYS[2*i]
   local req = redis.call('HINCRBY', w, 'requests', 1)
   redis.call('EXPIRE', w, 180)
-  if tonumber(ARGV[3*i+2]) >= 0 then
+  if tonumber(ARGV[3*i+4]) >= 0 then
     redis.call('INCR', p)
     redis.call('EXPIRE', p, 3600)
   end
@@ -70,7 +93,7 @@ for i = 1, nl do
 end
 for j = 1, nb do
   local b = KEYS[2*nl+j]
-  redis.call('HINCRBYFLOAT', b, 'reserved', ARGV[a+3*j])
+  redis.call('HINCRBYFLOAT', b, 'r' .. minute, ARGV[a+3*j])
   redis.call('EXPIRE', b, ttl)
 end
 return out
@@ -78,13 +101,14 @@ return out
 
 /// Adds a finished request's tokens, frees its parallel slots and turns its budget
 /// reservations into spend. KEYS as [`ADMIT`]'s. ARGV[1] the number of descriptors, ARGV[2]
-/// the budgets' time to live, ARGV[3] tokens, then per descriptor whether it holds a parallel
-/// slot (1/0), then per budget the reservation and the real cost. Returns each budget's spend
-/// after this call (as text: Lua would truncate a number).
+/// the budgets' time to live, ARGV[3] tokens, ARGV[4] the minute of admission, then per
+/// descriptor whether it holds a parallel slot (1/0), then per budget the reservation and the
+/// real cost. Returns each budget's spend after this call (as text: Lua would truncate it).
 const RELEASE: &str = r"
 local nl = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local tokens = tonumber(ARGV[3])
+local field = 'r' .. ARGV[4]
 local nb = #KEYS - 2 * nl
 for i = 1, nl do
   local w, p = KEYS[2*i-1], KEYS[2*i]
@@ -92,16 +116,18 @@ for i = 1, nl do
     redis.call('HINCRBY', w, 'tokens', tokens)
     redis.call('EXPIRE', w, 180)
   end
-  if ARGV[3+i] == '1' then
+  if ARGV[4+i] == '1' then
     if tonumber(redis.call('DECR', p)) < 0 then redis.call('SET', p, 0) end
   end
 end
 local out = {}
-local a = 3 + nl
+local a = 4 + nl
 for j = 1, nb do
   local b = KEYS[2*nl+j]
-  local r = tonumber(redis.call('HINCRBYFLOAT', b, 'reserved', '-' .. ARGV[a+2*j-1]))
-  if r < 1e-12 then redis.call('HSET', b, 'reserved', 0) end
+  if redis.call('HEXISTS', b, field) == 1 then
+    local r = tonumber(redis.call('HINCRBYFLOAT', b, field, '-' .. ARGV[a+2*j-1]))
+    if r < 1e-12 then redis.call('HDEL', b, field) end
+  end
   if tonumber(ARGV[a+2*j]) > 0 then
     out[j] = redis.call('HINCRBYFLOAT', b, 'spend', ARGV[a+2*j])
   else
@@ -112,10 +138,13 @@ end
 return out
 ";
 
-/// How long an idle budget counter lives in Redis. Long enough that every instance's spend of
-/// the period has reached the database (which then provides the floor) before it expires;
-/// short enough that a reservation stranded by a failed release does not block for long.
-const BUDGET_TTL_SECS: i64 = 600;
+/// Minutes after which an unreleased budget reservation stops counting (longer than any call
+/// should take; a stream running longer merely stops holding its reservation).
+const STALE_RESERVATION_MINUTES: i64 = 15;
+
+/// How long an idle budget counter lives in Redis: long enough that every instance's spend of
+/// the period has reached the database (which then provides the floor) before it expires.
+const BUDGET_TTL_SECS: i64 = 3600;
 
 /// One budget a request is checked against in Redis.
 #[derive(Debug, Clone)]
@@ -213,7 +242,7 @@ impl SharedLimiter {
         Ok(Self {
             client: redis::Client::open(url)?,
             conn: AsyncMutex::new(None),
-            admit: redis::Script::new(ADMIT),
+            admit: redis::Script::new(&format!("{RESERVED_FN}{ADMIT}")),
             release: redis::Script::new(RELEASE),
             down: AtomicBool::new(false),
             retry_at: Mutex::new(None),
@@ -290,7 +319,10 @@ impl SharedLimiter {
         for b in budgets {
             inv.key(b.key());
         }
-        inv.arg(set.len()).arg(BUDGET_TTL_SECS);
+        inv.arg(set.len())
+            .arg(BUDGET_TTL_SECS)
+            .arg(now.timestamp().div_euclid(60))
+            .arg(STALE_RESERVATION_MINUTES);
         for l in &set {
             inv.arg(l.rpm.unwrap_or(-1))
                 .arg(l.tpm.unwrap_or(-1))
@@ -403,7 +435,10 @@ impl SharedLimiter {
         for b in budgets {
             inv.key(b.key());
         }
-        inv.arg(set.len()).arg(BUDGET_TTL_SECS).arg(tokens);
+        inv.arg(set.len())
+            .arg(BUDGET_TTL_SECS)
+            .arg(tokens)
+            .arg(started.timestamp().div_euclid(60));
         for l in &set {
             inv.arg(if l.parallel.is_some() { "1" } else { "0" });
         }
