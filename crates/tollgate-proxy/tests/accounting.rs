@@ -1189,18 +1189,18 @@ async fn with_redis_a_stranded_reservation_expires() {
         return;
     };
     let s = SharedLimiter::new(&redis).unwrap();
-    let budget = SharedBudget {
+    let budget = [SharedBudget {
         id: format!("key:{}", uuid::Uuid::new_v4()),
         period: 0,
         max: Some(1.0),
         floor: 0.0,
         amount: 0.6,
-    };
+    }];
     let t = Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
     let admitted = |r: &Shared| matches!(r, Shared::Admitted(_));
-    assert!(admitted(&s.admit(&[], &[budget.clone()], t).await));
-    assert!(admitted(&s.admit(&[], &[budget.clone()], t).await));
-    match s.admit(&[], &[budget.clone()], t).await {
+    assert!(admitted(&s.admit(&[], &budget, t).await));
+    assert!(admitted(&s.admit(&[], &budget, t).await));
+    match s.admit(&[], &budget, t).await {
         Shared::OverBudget { index, spent } => {
             assert_eq!(index, 0);
             assert!((spent - 1.2).abs() < 1e-9, "{spent}");
@@ -1208,20 +1208,19 @@ async fn with_redis_a_stranded_reservation_expires() {
         _ => panic!("two open reservations of 0.6 fill a budget of 1"),
     }
     // One is settled at its real cost, the other is never released.
-    let after = s.release(&[], 0, t, &[budget.clone()], 0.1).await.unwrap();
+    let after = s.release(&[], 0, t, &budget, 0.1).await.unwrap();
     assert!((after[0] - 0.1).abs() < 1e-9);
     assert!(admitted(
-        &s.admit(&[], &[budget.clone()], t + Duration::minutes(5))
-            .await
+        &s.admit(&[], &budget, t + Duration::minutes(5)).await
     ));
     // 16 minutes on, only the settled spend and the 5-minute-old reservation still count.
     let later = t + Duration::minutes(16);
-    let small = SharedBudget {
+    let small = [SharedBudget {
         amount: 0.05,
-        ..budget.clone()
-    };
-    assert!(admitted(&s.admit(&[], &[small.clone()], later).await));
-    match s.admit(&[], &[small], later).await {
+        ..budget[0].clone()
+    }];
+    assert!(admitted(&s.admit(&[], &small, later).await));
+    match s.admit(&[], &small, later).await {
         Shared::Admitted(_) => {}
         _ => panic!("the stranded reservation still counts"),
     }
