@@ -5,7 +5,9 @@
 //!
 //! Budgets hold under concurrency by reserving each request's estimated cost before the call
 //! and settling the real cost after it: a request is admitted only while settled spend plus
-//! open reservations is below the budget.
+//! open reservations is below the budget. With Redis the settled spend and reservations of
+//! each budget period are kept there too (see [`shared`]), so the budget holds across
+//! instances; without it each instance sees the others' spend at its next refresh.
 
 pub mod alerts;
 pub mod cost;
@@ -1142,9 +1144,10 @@ impl Accounting {
                 tracing::warn!(owner = %r.label, spend = after, soft_budget = soft, "soft budget crossed");
             }
         }
+        // The event is checked first so that calls far from any threshold build nothing.
         if let Some(alerter) = &self.alerter
             && after > before
-            && (r.max.is_some() || r.soft.is_some())
+            && alerts::event(after, r.max, r.soft).is_some()
             && let Some(who) = self.subject(&r.id, key, end_user)
         {
             alerter.budget(&who, after, r.max, r.soft, self.clock.now());
