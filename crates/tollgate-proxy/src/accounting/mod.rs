@@ -72,7 +72,7 @@ struct Reservation {
     max: Option<f64>,
     soft: Option<f64>,
     label: String,
-    /// Whether this budget's reservation is also held in Redis (index into the shared list).
+    /// Whether this budget's reservation is also held in Redis.
     shared: bool,
 }
 
