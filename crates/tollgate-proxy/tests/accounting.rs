@@ -957,13 +957,30 @@ async fn with_redis_limits_are_exact_across_instances() {
 /// across both: without shared spend each instance would let about $0.1 through on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_redis_a_budget_holds_across_instances() {
+    budget_across_instances(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_redis_a_budget_holds_across_instances_on_postgres() {
+    if std::env::var("TOLLGATE_TEST_REDIS_URL").is_err() {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    }
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    budget_across_instances(Some(url)).await;
+}
+
+/// `db`: a PostgreSQL database, else one SQLite file shared by both instances.
+async fn budget_across_instances(db: Option<String>) {
     let Ok(redis) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
         eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
         return;
     };
     let dir = std::env::temp_dir().join(format!("tollgate-redis-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let db = format!("sqlite://{}/shared.db", dir.display());
+    let db = db.unwrap_or_else(|| format!("sqlite://{}/shared.db", dir.display()));
     let yaml = config(None, &format!("router_settings:\n  redis_url: {redis}\n"));
     let a = Arc::new(start_with(&yaml, Some(db.clone()), None).await);
     let b = Arc::new(start_with(&yaml, Some(db), None).await);
