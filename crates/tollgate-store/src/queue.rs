@@ -5,6 +5,8 @@
 //! together with their totals, so every request is counted exactly once.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::fs::{File, OpenOptions};
@@ -34,6 +36,16 @@ enum Msg {
 #[derive(Debug, Clone)]
 pub struct SpendQueue {
     tx: mpsc::UnboundedSender<Msg>,
+    health: Arc<Health>,
+}
+
+/// What the writer reports for monitoring.
+#[derive(Debug, Default)]
+struct Health {
+    /// Rows recorded (or re-read from the journal) and not yet in the database.
+    backlog: AtomicU64,
+    /// The last database write failed.
+    db_down: AtomicBool,
 }
 
 impl SpendQueue {
@@ -50,7 +62,12 @@ impl SpendQueue {
             .open(&path)
             .await?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let health = Arc::new(Health::default());
+        health
+            .backlog
+            .store(pending.len() as u64, Ordering::Relaxed);
         let writer = Writer {
+            health: Arc::clone(&health),
             store,
             path,
             journal,
@@ -59,14 +76,28 @@ impl SpendQueue {
             down: false,
         };
         let task = tokio::spawn(writer.run(rx));
-        Ok((Self { tx }, task))
+        Ok((Self { tx, health }, task))
     }
 
     /// Queues one row; never waits.
     pub fn record(&self, row: SpendRow) {
+        // Counted before sending, so the writer's decrement can never run first.
+        self.health.backlog.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(Msg::Row(Box::new(row))).is_err() {
+            self.health.backlog.fetch_sub(1, Ordering::Relaxed);
             tracing::error!("spend writer has stopped; a spend row was not recorded");
         }
+    }
+
+    /// Rows recorded but not yet written to the database (queued, or kept in the journal
+    /// while the database is down).
+    pub fn backlog(&self) -> u64 {
+        self.health.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last write to the database succeeded (`true` before the first one).
+    pub fn database_up(&self) -> bool {
+        !self.health.db_down.load(Ordering::Relaxed)
     }
 
     /// Waits until every row recorded before this call is in the database (`true`), or one
@@ -81,6 +112,7 @@ impl SpendQueue {
 }
 
 struct Writer {
+    health: Arc<Health>,
     store: Store,
     path: PathBuf,
     journal: File,
@@ -170,8 +202,10 @@ impl Writer {
             match self.store.write_spend(&self.pending[..n]).await {
                 Ok(_) => {
                     self.pending.drain(..n);
+                    self.health.backlog.fetch_sub(n as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
+                    self.health.db_down.store(true, Ordering::Relaxed);
                     if !self.down {
                         tracing::error!(rows = self.pending.len(), path = %self.path.display(), "database unavailable, spend rows kept on disk until it returns: {e}");
                         self.down = true;
@@ -181,6 +215,7 @@ impl Writer {
                 }
             }
         }
+        self.health.db_down.store(false, Ordering::Relaxed);
         if self.down {
             tracing::info!("database reachable again, queued spend rows written");
             self.down = false;
