@@ -52,9 +52,7 @@ pub use policy::Strategy;
 pub use pricing::config_price;
 pub use request_options::{RequestOptions, seconds};
 pub use route::{Attempts, Pick, Routed, RouterError};
-pub use stats::{
-    DeploymentHealth, DeploymentStats, FallbackCounts, FallbackKey, RedisStats,
-};
+pub use stats::{DeploymentHealth, DeploymentStats, FallbackCounts, FallbackKey, RedisStats};
 pub use stream::{ChatStream, StreamEnd, error_frame};
 pub use wildcard::WildcardPattern;
 

@@ -307,11 +307,7 @@ impl Router {
                         self.inner.stats.cooled_down(idx, e.status());
                         if let Some(shared) = &self.inner.shared {
                             shared
-                                .set_cooldown(
-                                    &self.inner.deployments[idx].id,
-                                    e.status(),
-                                    cooldown,
-                                )
+                                .set_cooldown(&self.inner.deployments[idx].id, e.status(), cooldown)
                                 .await;
                         }
                     }
