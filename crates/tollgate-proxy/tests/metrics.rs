@@ -5,7 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
 use serde_json::{Value, json};
 use tollgate_config::Config;
@@ -628,6 +633,119 @@ async fn redis_unreachable_shows_as_down() {
                 >= m.one("litellm_redis_failed_requests_total", &labels)
         );
     }
+}
+
+/// A TCP relay to a real Redis that a test can cut and restore (an outage without stopping
+/// the server other tests share).
+struct Relay {
+    port: u16,
+    down: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    _accept: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (d, c) = (down.clone(), conns.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if d.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                c.lock().unwrap().push(task);
+            }
+        });
+        Self {
+            port,
+            down,
+            conns,
+            _accept: accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_and_recovery_show_in_the_gauge() {
+    let Ok(redis) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    };
+    let target = redis
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let relay = Relay::start(target).await;
+    let mock = MockServer::start().await.unwrap();
+    let yaml = config(
+        &mock.base_url(),
+        "litellm_settings:\n  callbacks: [\"prometheus\"]",
+    )
+    .replace(
+        "router_settings:\n",
+        &format!(
+            "router_settings:\n  redis_url: redis://127.0.0.1:{}\n",
+            relay.port
+        ),
+    );
+    let gw = start(&yaml, true).await;
+    let r = gw
+        .post(MASTER, "/key/generate", json!({"rpm_limit": 1000}))
+        .await;
+    let key: Value = r.json().await.unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let up = |m: &Scrape, component: &'static str| {
+        m.one("tollgate_redis_up", &[("component", component)])
+    };
+    let r = gw.post(&key, "/v1/chat/completions", chat("gpt-4o")).await;
+    assert_eq!(r.status(), 200);
+    let m = gw.scrape().await;
+    assert_eq!((up(&m, "router"), up(&m, "rate_limiter")), (1.0, 1.0));
+
+    relay.cut();
+    let r = gw.post(&key, "/v1/chat/completions", chat("gpt-4o")).await;
+    assert_eq!(r.status(), 200, "served on local state while Redis is away");
+    let m = gw.scrape().await;
+    assert_eq!((up(&m, "router"), up(&m, "rate_limiter")), (0.0, 0.0));
+
+    // Redis is tried again a few seconds after a failure; the gauges recover by themselves.
+    relay.restore();
+    let mut recovered = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r = gw.post(&key, "/v1/chat/completions", chat("gpt-4o")).await;
+        assert_eq!(r.status(), 200);
+        let m = gw.scrape().await;
+        if (up(&m, "router"), up(&m, "rate_limiter")) == (1.0, 1.0) {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "tollgate_redis_up never returned to 1");
 }
 
 #[tokio::test]
