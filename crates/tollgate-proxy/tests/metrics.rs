@@ -596,6 +596,58 @@ async fn refused_calls_are_counted_as_failures() {
     assert_eq!(m.one("litellm_in_flight_requests", &[]), 0.0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_the_client_abandons_is_in_flight_then_counted_as_cancelled() {
+    let mock = MockServer::start().await.unwrap();
+    let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+        "choices": [{"index": 0, "delta": {"content": "word "}, "finish_reason": null}]});
+    let mut script = tollgate_mock::StreamScript::events(vec![chunk; 50]);
+    script.chunk_delay_ms = 100;
+    mock.push(MockScript::stream(script));
+    let gw = start(
+        &config(
+            &mock.base_url(),
+            "litellm_settings:\n  callbacks: [\"prometheus\"]",
+        ),
+        true,
+    )
+    .await;
+    let mut body = chat("gpt-4o");
+    body["stream"] = json!(true);
+    let mut r = gw.post(MASTER, "/v1/chat/completions", body).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.chunk().await.unwrap().is_some());
+    let m = gw.scrape().await;
+    assert_eq!(m.one("litellm_in_flight_requests", &[]), 1.0);
+    drop(r);
+    let mut counted = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let m = gw.scrape().await;
+        if m.one("litellm_in_flight_requests", &[]) == 0.0 {
+            let cancelled = [("status_code", "499"), ("model_id", "good-1")];
+            assert_eq!(
+                m.one("litellm_proxy_total_requests_metric_total", &cancelled),
+                1.0
+            );
+            assert_eq!(
+                m.one(
+                    "litellm_proxy_failed_requests_metric_total",
+                    &[("exception_class", "ClientDisconnected")]
+                ),
+                1.0
+            );
+            assert!(
+                m.find("litellm_request_total_latency_metric_count", &[])
+                    .is_empty()
+            );
+            counted = true;
+            break;
+        }
+    }
+    assert!(counted, "the abandoned stream stayed in flight");
+}
+
 #[tokio::test]
 async fn redis_unreachable_shows_as_down() {
     // A port nothing listens on: bind, note the port, close.
