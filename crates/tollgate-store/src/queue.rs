@@ -1,8 +1,10 @@
-//! The spend writer: rows are handed over without waiting, appended to an on-disk journal,
-//! then written to the database in batches. While the database is down the journal keeps
-//! them (across restarts too); once a batch commits the journal is emptied. Replaying a row
-//! the database already has is harmless: [`Store::write_spend`] skips known request ids
-//! together with their totals, so every request is counted exactly once.
+//! The spend writer: rows are handed over without waiting and written to the database in
+//! batches. A batch the database does not take at once (it fails, or has not committed within
+//! [`JOURNAL_AFTER`]) is appended to an on-disk journal, which keeps it across restarts until
+//! the database has it; then the journal is emptied. A healthy database never sees the journal
+//! touched: one sync per batch (the database's own) instead of three. Replaying a row the
+//! database already has is harmless: [`Store::write_spend`] skips known request ids together
+//! with their totals, so every request is counted exactly once.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use crate::{Store, StoreError};
 const CHUNK: usize = 500;
 /// How long the writer waits for more rows before writing a batch.
 const LINGER: Duration = Duration::from_millis(20);
+/// How long a batch may wait for the database before it is also put in the journal.
+const JOURNAL_AFTER: Duration = Duration::from_millis(500);
 /// Longest wait between attempts while the database is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -61,6 +65,7 @@ impl SpendQueue {
             .append(true)
             .open(&path)
             .await?;
+        let journal_dirty = journal.metadata().await?.len() > 0;
         let (tx, rx) = mpsc::unbounded_channel();
         let health = Arc::new(Health::default());
         health
@@ -71,6 +76,8 @@ impl SpendQueue {
             store,
             path,
             journal,
+            journaled: pending.len(),
+            journal_dirty,
             pending,
             backoff: Duration::from_millis(100),
             down: false,
@@ -116,7 +123,12 @@ struct Writer {
     store: Store,
     path: PathBuf,
     journal: File,
+    /// Rows waiting for the database, oldest first.
     pending: Vec<SpendRow>,
+    /// How many of the first `pending` rows the journal holds.
+    journaled: usize,
+    /// Whether the journal file may hold anything (so it needs emptying once all is written).
+    journal_dirty: bool,
     backoff: Duration,
     down: bool,
 }
@@ -168,12 +180,7 @@ impl Writer {
                     }
                 }
             }
-            if !fresh.is_empty() {
-                if let Err(e) = self.append(&fresh).await {
-                    tracing::error!(path = %self.path.display(), "cannot write the spend journal: {e}");
-                }
-                self.pending.extend(fresh);
-            }
+            self.pending.extend(fresh);
             let ok = self.write().await;
             for f in flushes {
                 let _ = f.send(ok);
@@ -184,28 +191,70 @@ impl Writer {
         }
     }
 
-    async fn append(&mut self, rows: &[SpendRow]) -> Result<(), StoreError> {
-        let mut buf = Vec::new();
-        for r in rows {
-            serde_json::to_writer(&mut buf, r)?;
-            buf.push(b'\n');
+    /// Puts the pending rows the journal does not hold yet into it.
+    async fn journal_pending(
+        journal: &mut File,
+        path: &Path,
+        pending: &[SpendRow],
+        journaled: &mut usize,
+        dirty: &mut bool,
+    ) {
+        if *journaled >= pending.len() {
+            return;
         }
-        self.journal.write_all(&buf).await?;
-        self.journal.sync_data().await?;
-        Ok(())
+        // Even a failed append may leave part of a line behind.
+        *dirty = true;
+        match append(journal, &pending[*journaled..]).await {
+            Ok(()) => *journaled = pending.len(),
+            Err(e) => {
+                tracing::error!(path = %path.display(), "cannot write the spend journal: {e}");
+            }
+        }
     }
 
     /// Writes every pending row; `true` when none is left.
     async fn write(&mut self) -> bool {
+        if self.down {
+            // Rows must not wait in memory alone while the database is away.
+            Self::journal_pending(
+                &mut self.journal,
+                &self.path,
+                &self.pending,
+                &mut self.journaled,
+                &mut self.journal_dirty,
+            )
+            .await;
+        }
         while !self.pending.is_empty() {
             let n = self.pending.len().min(CHUNK);
-            match self.store.write_spend(&self.pending[..n]).await {
+            let result = {
+                let write = self.store.write_spend(&self.pending[..n]);
+                tokio::pin!(write);
+                tokio::select! {
+                    r = &mut write => r,
+                    () = tokio::time::sleep(JOURNAL_AFTER) => {
+                        // A slow or hung database: keep the rows on disk while it decides.
+                        Self::journal_pending(&mut self.journal, &self.path, &self.pending, &mut self.journaled, &mut self.journal_dirty).await;
+                        write.await
+                    }
+                }
+            };
+            match result {
                 Ok(_) => {
                     self.pending.drain(..n);
                     self.health.backlog.fetch_sub(n as u64, Ordering::Relaxed);
+                    self.journaled = self.journaled.saturating_sub(n);
                 }
                 Err(e) => {
                     self.health.db_down.store(true, Ordering::Relaxed);
+                    Self::journal_pending(
+                        &mut self.journal,
+                        &self.path,
+                        &self.pending,
+                        &mut self.journaled,
+                        &mut self.journal_dirty,
+                    )
+                    .await;
                     if !self.down {
                         tracing::error!(rows = self.pending.len(), path = %self.path.display(), "database unavailable, spend rows kept on disk until it returns: {e}");
                         self.down = true;
@@ -221,11 +270,28 @@ impl Writer {
             self.down = false;
         }
         self.backoff = Duration::from_millis(100);
-        if let Err(e) = self.journal.set_len(0).await {
-            tracing::error!(path = %self.path.display(), "cannot empty the spend journal: {e}");
+        if self.journal_dirty {
+            match self.journal.set_len(0).await {
+                Ok(()) => self.journal_dirty = false,
+                Err(e) => {
+                    tracing::error!(path = %self.path.display(), "cannot empty the spend journal: {e}");
+                }
+            }
         }
         true
     }
+}
+
+/// Appends rows to the journal, one JSON line each, and syncs it.
+async fn append(journal: &mut File, rows: &[SpendRow]) -> Result<(), StoreError> {
+    let mut buf = Vec::new();
+    for r in rows {
+        serde_json::to_writer(&mut buf, r)?;
+        buf.push(b'\n');
+    }
+    journal.write_all(&buf).await?;
+    journal.sync_data().await?;
+    Ok(())
 }
 
 async fn read_journal(path: &Path) -> Result<Vec<SpendRow>, StoreError> {

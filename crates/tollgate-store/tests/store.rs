@@ -2,7 +2,7 @@
 
 mod common;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{Duration, TimeZone, Timelike, Utc};
 use serde_json::json;
 use tollgate_store::{
     EndUserRow, KeyRow, SpendFilter, SpendQueue, SpendRow, Store, TeamRow, UserRow, hash_key,
@@ -122,14 +122,17 @@ async fn roundtrip(store: &Store) {
 async fn exactly_once(store: &Store) {
     let token = hash_key(&format!("sk-{}", uuid::Uuid::new_v4()));
     store.upsert(&key(&token)).await.unwrap();
-    let rows: Vec<SpendRow> = (0..10)
+    // 37 rows: SQLite writes them as two 16-row statements and five single rows.
+    let rows: Vec<SpendRow> = (0..37)
         .map(|i| spend_row(&format!("{token}-{i}"), &token, 0.1))
         .collect();
-    assert_eq!(store.write_spend(&rows).await.unwrap(), 10);
-    // The same batch again (a retry after an unknown outcome) adds nothing.
-    assert_eq!(store.write_spend(&rows).await.unwrap(), 0);
+    assert_eq!(store.write_spend(&rows[..10]).await.unwrap(), 10);
+    // The same rows again (a retry after an unknown outcome) add nothing; a batch that
+    // overlaps adds only its new rows.
+    assert_eq!(store.write_spend(&rows[..10]).await.unwrap(), 0);
+    assert_eq!(store.write_spend(&rows).await.unwrap(), 27);
     let got: KeyRow = store.get(&token).await.unwrap().unwrap();
-    assert!((got.spend - 1.0).abs() < 1e-9, "{}", got.spend);
+    assert!((got.spend - 3.7).abs() < 1e-9, "{}", got.spend);
     let logs = store
         .spend_logs(&SpendFilter {
             api_key: Some(token.clone()),
@@ -137,11 +140,38 @@ async fn exactly_once(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(logs.len(), 10);
+    assert_eq!(logs.len(), 37);
     assert_eq!(logs[0].request_tags, json!(["a"]));
     assert_eq!(logs[0].metadata, json!({"status": "success"}));
+    let first = logs
+        .iter()
+        .find(|r| r.request_id == rows[0].request_id)
+        .unwrap();
+    assert_eq!(
+        (first.start_time, first.end_time),
+        (
+            rows[0]
+                .start_time
+                .with_nanosecond(rows[0].start_time.nanosecond() / 1_000_000 * 1_000_000)
+                .unwrap(),
+            rows[0]
+                .end_time
+                .with_nanosecond(rows[0].end_time.nanosecond() / 1_000_000 * 1_000_000)
+                .unwrap(),
+        ),
+        "times keep their milliseconds"
+    );
+    assert_eq!(
+        (
+            first.total_tokens,
+            first.model_group.as_deref(),
+            first.team_id.as_deref(),
+            first.status.as_deref()
+        ),
+        (30, Some("gpt-4o"), Some("t1"), Some("success"))
+    );
     let end_user: EndUserRow = store.get("customer-1").await.unwrap().unwrap();
-    assert!(end_user.spend >= 1.0 - 1e-9);
+    assert!(end_user.spend >= 3.7 - 1e-9);
     let future = (Utc::now() + Duration::days(1))
         .format("%Y-%m-%dT%H:%M:%S%.3f")
         .to_string();
@@ -154,7 +184,7 @@ async fn exactly_once(store: &Store) {
         .await
         .unwrap();
     assert!(none.is_empty());
-    assert!(store.total_spend(None, None).await.unwrap() >= 1.0 - 1e-9);
+    assert!(store.total_spend(None, None).await.unwrap() >= 3.7 - 1e-9);
 }
 
 async fn responses_round_trip(store: &Store) {
@@ -332,4 +362,48 @@ async fn postgres_outage_loses_and_duplicates_no_spend_row() {
         k.spend
     );
     assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_spend_waiting_on_a_busy_database_is_kept_on_disk() {
+    use sqlx::Connection;
+    let dir = common::TempDir::new();
+    let url = format!("sqlite://{}", dir.0.join("busy.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let journal = dir.0.join("spend.jsonl");
+    let (queue, _task) = SpendQueue::start(store.clone(), journal.clone())
+        .await
+        .unwrap();
+    let journal_len = || std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
+    queue.record(spend_row("healthy-1", "k", 0.01));
+    assert!(queue.flush().await);
+    assert_eq!(
+        journal_len(),
+        0,
+        "a healthy database leaves the journal alone"
+    );
+
+    // Another process holds the write lock: the batch waits for it, on disk.
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    queue.record(spend_row("waiting-1", "k", 0.01));
+    let mut on_disk = false;
+    for _ in 0..50 {
+        if std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .contains("waiting-1")
+        {
+            on_disk = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(on_disk, "a row waiting for a busy database is journaled");
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert!(queue.flush().await);
+    assert_eq!(store.spend_log_count().await.unwrap(), 2);
+    assert_eq!(journal_len(), 0, "emptied once the database has the rows");
 }
