@@ -827,6 +827,13 @@ fn scrape_registry(router: &Router, acc: Option<&Accounting>) -> Registry {
             "Times a key, user, team or end user crossed its soft_budget",
             alerts,
         );
+        let dropped = Counter::<u64>::default();
+        dropped.inc_by(acc.budget_alerts_dropped());
+        r.register(
+            "tollgate_budget_alerts_dropped",
+            "Budget alerts (Slack/webhook) dropped because their send queue was full",
+            dropped,
+        );
         budget_gauges(&mut r, acc);
     }
     r

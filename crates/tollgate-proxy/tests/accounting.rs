@@ -321,6 +321,95 @@ async fn key_budget_is_enforced_and_resets_on_the_calendar() {
     gw.flushed().await;
 }
 
+/// A fresh database on the test PostgreSQL server, when one is configured.
+async fn pg_database() -> Option<String> {
+    let Ok(base) = std::env::var("TOLLGATE_TEST_DATABASE_URL") else {
+        eprintln!(
+            "skipped: TOLLGATE_TEST_DATABASE_URL is not set (scripts/test.sh starts PostgreSQL)"
+        );
+        return None;
+    };
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    Some(format!("{}/{name}", base.rsplit_once('/').unwrap().0))
+}
+
+/// The reset job (every 0.2-0.3 s here) starts the new period in the database by itself:
+/// `/key/info` shows it without any request on the key.
+async fn budget_reset_job(url: Option<String>) {
+    let yaml = config(
+        None,
+        "  proxy_budget_rescheduler_min_time: 0.2\n  proxy_budget_rescheduler_max_time: 0.3\n",
+    );
+    let gw = start_with(&yaml, url, None).await;
+    let key = gw
+        .key(json!({"max_budget": 1.0, "budget_duration": "1d"}))
+        .await;
+    for _ in 0..2 {
+        assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    }
+    gw.flushed().await;
+    let info = || async {
+        gw.admin("GET", &format!("/key/info?key={key}"), Value::Null)
+            .await
+            .1["info"]
+            .clone()
+    };
+    let before = info().await;
+    assert!(
+        (before["spend"].as_f64().unwrap() - 2.0 * COST).abs() < 1e-9,
+        "{before}"
+    );
+    assert!(
+        before["budget_reset_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-03-05T00:00:00")
+    );
+    // Several job runs on the same day change nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(info().await["spend"], before["spend"]);
+    gw.clock.advance(Duration::hours(15));
+    let mut after = Value::Null;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = info().await;
+        if after["spend"].as_f64() == Some(0.0) {
+            break;
+        }
+    }
+    assert_eq!(after["spend"].as_f64(), Some(0.0), "{after}");
+    assert!(
+        after["budget_reset_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-03-06T00:00:00"),
+        "{after}"
+    );
+    // The instance's own ledger follows: the whole budget is available again.
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    gw.flushed().await;
+    assert!((info().await["spend"].as_f64().unwrap() - COST).abs() < 1e-9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_budget_reset_job_resets_without_a_request() {
+    budget_reset_job(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_budget_reset_job_resets_without_a_request() {
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    budget_reset_job(Some(url)).await;
+}
+
 #[tokio::test]
 async fn crossing_a_soft_budget_alerts_once_and_does_not_refuse() {
     let gw = start("").await;
@@ -864,6 +953,85 @@ async fn with_redis_limits_are_exact_across_instances() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Two instances on one database and one Redis, a key with $0.1 left, 60 concurrent calls split
+/// across both: without shared spend each instance would let about $0.1 through on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_redis_a_budget_holds_across_instances() {
+    budget_across_instances(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_redis_a_budget_holds_across_instances_on_postgres() {
+    if std::env::var("TOLLGATE_TEST_REDIS_URL").is_err() {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    }
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    budget_across_instances(Some(url)).await;
+}
+
+/// `db`: a PostgreSQL database, else one SQLite file shared by both instances.
+async fn budget_across_instances(db: Option<String>) {
+    let Ok(redis) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tollgate-redis-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = db.unwrap_or_else(|| format!("sqlite://{}/shared.db", dir.display()));
+    let yaml = config(None, &format!("router_settings:\n  redis_url: {redis}\n"));
+    let a = Arc::new(start_with(&yaml, Some(db.clone()), None).await);
+    let b = Arc::new(start_with(&yaml, Some(db), None).await);
+    let max = 0.1;
+    let key = a.key(json!({"max_budget": max})).await;
+    // `max_tokens: 2` keeps each reservation near the real cost, so several calls are in
+    // flight at once on each instance.
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+        "mock_response": "hello there", "max_tokens": 2});
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let gw = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let key = key.clone();
+            let body = body.clone();
+            tokio::spawn(async move { gw.chat_body(&key, body).await.status().as_u16() })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    // Sequential calls after the burst, alternating, before any cache refresh: still refused.
+    for i in 0..6 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        if gw.chat_body(&key, body.clone()).await.status() == 200 {
+            ok += 1;
+        }
+    }
+    a.flushed().await;
+    b.flushed().await;
+    let (_, info) = a
+        .admin("GET", &format!("/key/info?key={key}"), Value::Null)
+        .await;
+    let spend = info["info"]["spend"].as_f64().unwrap();
+    assert!(
+        (spend - ok as f64 * COST).abs() < 1e-9,
+        "{spend} vs {ok} calls"
+    );
+    // Not refusing everything either (a release still in flight may refuse a call early).
+    assert!(ok >= 5, "the budget lets about $0.1 through: {ok} calls");
+    assert!(
+        spend <= max + 2.0 * COST + 1e-9,
+        "two instances overspent: {spend} for a budget of {max}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn unreachable_redis_falls_back_to_local_limits() {
     let port = {
@@ -877,4 +1045,201 @@ async fn unreachable_redis_falls_back_to_local_limits() {
     let key = gw.key(json!({"rpm_limit": 1})).await;
     assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
     assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 429);
+    // Budgets fall back to this instance's ledger too.
+    let key = gw.key(json!({"max_budget": 0.02})).await;
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    let (s, e) = error_of(gw.chat(&key, "gpt-4o").await).await;
+    assert_eq!((s, e["type"].as_str()), (429, Some("budget_exceeded")));
+}
+
+/// A local HTTP server that records every JSON post as (path, body).
+async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
+    let posts: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
+    let seen = posts.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, axum::Json(body): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push((uri.path().to_owned(), body));
+                "ok"
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, posts)
+}
+
+/// Waits until `n` posts arrived (or a few seconds passed) and returns them.
+async fn posts_after(
+    posts: &std::sync::Mutex<Vec<(String, Value)>>,
+    n: usize,
+) -> Vec<(String, Value)> {
+    for _ in 0..50 {
+        if posts.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Anything beyond `n` would be a duplicate: give it a moment to show up.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    posts.lock().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_alerts_go_to_slack_and_the_webhook_once_per_ttl() {
+    let (base, posts) = receiver().await;
+    let gw = start(&format!(
+        "  alerting: [\"slack\", \"webhook\"]
+  alert_to_webhook_url:
+    budget_alerts: {base}/slack
+  alerting_args:
+    budget_alert_ttl: 3600
+environment_variables:
+  WEBHOOK_URL: {base}/webhook
+"
+    ))
+    .await;
+    // 0.014 a call: the 2nd passes the soft budget, the 4th the budget.
+    let key = gw
+        .key(json!({"soft_budget": 0.02, "max_budget": 0.05, "key_alias": "alerted"}))
+        .await;
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    assert!(
+        posts_after(&posts, 1).await.is_empty(),
+        "no event at 28% of the budget"
+    );
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    let got = posts_after(&posts, 2).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let webhook = &got.iter().find(|(p, _)| p == "/webhook").unwrap().1;
+    assert_eq!(webhook["event"], "soft_budget_crossed");
+    assert_eq!(webhook["event_group"], "key");
+    assert_eq!(webhook["key_alias"], "alerted");
+    assert_eq!(webhook["token"], tollgate_store::hash_key(&key));
+    assert_eq!(webhook["soft_budget"], 0.02);
+    assert_eq!(webhook["max_budget"], 0.05);
+    assert!((webhook["spend"].as_f64().unwrap() - 2.0 * COST).abs() < 1e-9);
+    let slack = &got.iter().find(|(p, _)| p == "/slack").unwrap().1;
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Soft Budget Crossed"),
+        "{slack}"
+    );
+    // Still over the soft budget: the same alert is not sent again within the TTL.
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    assert_eq!(posts_after(&posts, 3).await.len(), 2);
+    // Over the budget: a new event.
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+    let got = posts_after(&posts, 4).await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(
+        got[2].1["event"].as_str().or(got[3].1["event"].as_str()),
+        Some("budget_crossed")
+    );
+    assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 429);
+
+    // After the TTL the alert may repeat.
+    let soft_only = gw.key(json!({"soft_budget": 0.02})).await;
+    posts.lock().unwrap().clear();
+    for _ in 0..3 {
+        assert_eq!(gw.chat(&soft_only, "gpt-4o").await.status(), 200);
+    }
+    assert_eq!(posts_after(&posts, 2).await.len(), 2);
+    gw.clock.advance(Duration::hours(2));
+    assert_eq!(gw.chat(&soft_only, "gpt-4o").await.status(), 200);
+    assert_eq!(posts_after(&posts, 4).await.len(), 4);
+    assert_eq!(gw.acc.budget_alerts_dropped(), 0);
+}
+
+/// With Redis, two instances judge a soft budget on their combined spend and send its alert
+/// once between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_instances_alert_once_on_their_combined_spend() {
+    let Ok(redis) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    };
+    let (base, posts) = receiver().await;
+    let dir = std::env::temp_dir().join(format!("tollgate-redis-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/shared.db", dir.display());
+    let yaml = config(
+        None,
+        &format!(
+            "  alerting: [\"webhook\"]
+router_settings:
+  redis_url: {redis}
+environment_variables:
+  WEBHOOK_URL: {base}/webhook
+"
+        ),
+    );
+    let a = start_with(&yaml, Some(db.clone()), None).await;
+    let b = start_with(&yaml, Some(db), None).await;
+    // Neither instance alone passes 0.04 in four calls (2 x 0.014 each); together they do.
+    let key = a.key(json!({"soft_budget": 0.04})).await;
+    for i in 0..4 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(gw.chat(&key, "gpt-4o").await.status(), 200);
+        // Let the release (and its shared spend) land before the next call.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = posts_after(&posts, 1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1["event"], "soft_budget_crossed");
+    assert!((got[0].1["spend"].as_f64().unwrap() - 3.0 * COST).abs() < 1e-9);
+    assert_eq!(a.acc.soft_budget_alerts() + b.acc.soft_budget_alerts(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A reservation whose release never reached Redis stops holding the budget after a while,
+/// even while the budget is in use.
+#[tokio::test]
+async fn with_redis_a_stranded_reservation_expires() {
+    use tollgate_proxy::accounting::shared::{Shared, SharedBudget, SharedLimiter};
+    let Ok(redis) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    };
+    let s = SharedLimiter::new(&redis).unwrap();
+    let budget = [SharedBudget {
+        id: format!("key:{}", uuid::Uuid::new_v4()),
+        period: 0,
+        max: Some(1.0),
+        floor: 0.0,
+        amount: 0.6,
+    }];
+    let t = Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
+    let admitted = |r: &Shared| matches!(r, Shared::Admitted(_));
+    assert!(admitted(&s.admit(&[], &budget, t).await));
+    assert!(admitted(&s.admit(&[], &budget, t).await));
+    match s.admit(&[], &budget, t).await {
+        Shared::OverBudget { index, spent } => {
+            assert_eq!(index, 0);
+            assert!((spent - 1.2).abs() < 1e-9, "{spent}");
+        }
+        _ => panic!("two open reservations of 0.6 fill a budget of 1"),
+    }
+    // One is settled at its real cost, the other is never released.
+    let after = s.release(&[], 0, t, &budget, 0.1).await.unwrap();
+    assert!((after[0] - 0.1).abs() < 1e-9);
+    assert!(admitted(
+        &s.admit(&[], &budget, t + Duration::minutes(5)).await
+    ));
+    // 16 minutes on, only the settled spend and the 5-minute-old reservation still count.
+    let later = t + Duration::minutes(16);
+    let small = [SharedBudget {
+        amount: 0.05,
+        ..budget[0].clone()
+    }];
+    assert!(admitted(&s.admit(&[], &small, later).await));
+    match s.admit(&[], &small, later).await {
+        Shared::Admitted(_) => {}
+        _ => panic!("the stranded reservation still counts"),
+    }
 }

@@ -560,6 +560,7 @@ async fn requests_show_in_litellms_metrics() {
     assert!(m.one("litellm_in_memory_spend_update_queue_size", &[]) >= 0.0);
     assert_eq!(m.one("tollgate_database_up", &[]), 1.0);
     assert_eq!(m.one("tollgate_soft_budget_alerts_total", &[]), 0.0);
+    assert_eq!(m.one("tollgate_budget_alerts_dropped_total", &[]), 0.0);
     assert!(m.find("tollgate_redis_up", &[]).is_empty());
 }
 

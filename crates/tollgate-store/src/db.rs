@@ -301,13 +301,6 @@ const ADD_END_USER_SPEND: &str = "INSERT INTO \"LiteLLM_EndUserTable\" (user_id,
 const ADD_MEMBER_SPEND: &str =
     "UPDATE \"LiteLLM_TeamMembership\" SET spend = spend + $1 WHERE user_id = $2 AND team_id = $3";
 
-const RESET_KEY: &str = "UPDATE \"LiteLLM_VerificationToken\" SET spend = 0 WHERE token = $1";
-const RESET_USER: &str = "UPDATE \"LiteLLM_UserTable\" SET spend = 0 WHERE user_id = $1";
-const RESET_TEAM: &str = "UPDATE \"LiteLLM_TeamTable\" SET spend = 0 WHERE team_id = $1";
-const RESET_END_USER: &str = "UPDATE \"LiteLLM_EndUserTable\" SET spend = 0 WHERE user_id = $1";
-const RESET_MEMBER: &str =
-    "UPDATE \"LiteLLM_TeamMembership\" SET spend = 0 WHERE user_id = $1 AND team_id = $2";
-
 const MEMBER_UPSERT: &str = "INSERT INTO \"LiteLLM_TeamMembership\" (user_id, team_id, spend, budget_id) \
     VALUES ($1, $2, 0, $3) ON CONFLICT (user_id, team_id) DO UPDATE SET budget_id = excluded.budget_id";
 const MEMBER_DELETE: &str =
@@ -318,7 +311,7 @@ const MEMBER_ALL_SQLITE: &str = "SELECT json_object('user_id', user_id, 'team_id
 const DELETED_KEY_INSERT: &str = "INSERT INTO \"LiteLLM_DeletedVerificationToken\" (id, token, key_alias, spend, user_id, team_id, deleted_by) \
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/// Which entity a spend total or reset applies to.
+/// Which entity a spend total applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Owner {
     Key(String),
@@ -507,21 +500,6 @@ impl Store {
             .iter()
             .map(|t| serde_json::from_str(t).map_err(StoreError::from))
             .collect()
-    }
-
-    /// Sets an owner's running spend to zero (budget window reset).
-    pub async fn reset_spend(&self, owner: &Owner) -> Result<(), StoreError> {
-        on_db!(&self.db, pool, _pg => {
-            let q = match owner {
-                Owner::Key(id) => sqlx::query(RESET_KEY).bind(id),
-                Owner::User(id) => sqlx::query(RESET_USER).bind(id),
-                Owner::Team(id) => sqlx::query(RESET_TEAM).bind(id),
-                Owner::EndUser(id) => sqlx::query(RESET_END_USER).bind(id),
-                Owner::Member(u, t) => sqlx::query(RESET_MEMBER).bind(u).bind(t),
-            };
-            q.execute(pool).await?;
-        });
-        Ok(())
     }
 
     /// Writes spend-log rows and adds their cost to the running totals, in one transaction.
@@ -759,3 +737,5 @@ fn totals(fresh: &[&SpendRow]) -> BTreeMap<Owner, f64> {
     }
     sums
 }
+
+mod reset;

@@ -5,7 +5,8 @@ mod common;
 use chrono::{Duration, TimeZone, Timelike, Utc};
 use serde_json::json;
 use tollgate_store::{
-    EndUserRow, KeyRow, SpendFilter, SpendQueue, SpendRow, Store, TeamRow, UserRow, hash_key,
+    BudgetRow, EndUserRow, KeyRow, SpendFilter, SpendQueue, SpendRow, Store, TeamRow, UserRow,
+    hash_key,
 };
 
 fn key(token: &str) -> KeyRow {
@@ -362,6 +363,126 @@ async fn postgres_outage_loses_and_duplicates_no_spend_row() {
         k.spend
     );
     assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+}
+
+/// Every kind of budget due at `now` is reset once even when two instances run the job at the
+/// same moment, and spend already logged in the new period survives the reset.
+async fn budget_resets(url: &str) {
+    let (a, b) = (
+        Store::open(url).await.unwrap(),
+        Store::open(url).await.unwrap(),
+    );
+    let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 3, 5, h, m, 0).unwrap();
+    let boundary = at(0, 0);
+    let due = |mut k: KeyRow| {
+        k.budget_duration = Some("1d".into());
+        k.budget_reset_at = Some(boundary);
+        k
+    };
+    let token = hash_key("sk-reset-due");
+    a.upsert(&due(key(&token))).await.unwrap();
+    let later = hash_key("sk-reset-later");
+    let mut k = due(key(&later));
+    k.budget_reset_at = Some(at(0, 0) + Duration::days(1));
+    a.upsert(&k).await.unwrap();
+    a.upsert(&TeamRow {
+        team_id: "t1".into(),
+        members_with_roles: json!([]),
+        budget_duration: Some("1d".into()),
+        budget_reset_at: Some(boundary),
+        ..TeamRow::default()
+    })
+    .await
+    .unwrap();
+    a.upsert(&UserRow {
+        user_id: "u1".into(),
+        budget_duration: Some("1d".into()),
+        budget_reset_at: Some(boundary),
+        ..UserRow::default()
+    })
+    .await
+    .unwrap();
+    a.upsert(&BudgetRow {
+        budget_id: "b1".into(),
+        budget_duration: Some("1d".into()),
+        budget_reset_at: Some(boundary),
+        ..BudgetRow::default()
+    })
+    .await
+    .unwrap();
+    a.upsert(&EndUserRow {
+        user_id: "customer-1".into(),
+        budget_id: Some("b1".into()),
+        ..EndUserRow::default()
+    })
+    .await
+    .unwrap();
+    a.upsert_member("u1", "t1", Some("b1")).await.unwrap();
+    // $1 in the old period, $0.25 in the new one, on each key (and so on every owner).
+    let mut rows = Vec::new();
+    for (tok, n) in [(&token, "a"), (&later, "b")] {
+        let mut old = spend_row(&format!("{n}-old"), tok, 1.0);
+        old.start_time = boundary - Duration::hours(3);
+        let mut new = spend_row(&format!("{n}-new"), tok, 0.25);
+        new.start_time = boundary + Duration::minutes(30);
+        rows.extend([old, new]);
+    }
+    a.write_spend(&rows).await.unwrap();
+    let now = at(1, 0);
+    let (ra, rb) = tokio::join!(
+        a.reset_budgets(now, chrono_tz::Tz::UTC),
+        b.reset_budgets(now, chrono_tz::Tz::UTC)
+    );
+    assert_eq!(
+        ra.unwrap() + rb.unwrap(),
+        4,
+        "key, user, team and budget b1, each reset by one instance"
+    );
+    let k: KeyRow = a.get(&token).await.unwrap().unwrap();
+    assert!(
+        (k.spend - 0.25).abs() < 1e-9,
+        "new period's spend kept: {}",
+        k.spend
+    );
+    assert_eq!(k.budget_reset_at, Some(boundary + Duration::days(1)));
+    let k: KeyRow = a.get(&later).await.unwrap().unwrap();
+    assert!((k.spend - 1.25).abs() < 1e-9, "not due: untouched");
+    let u: UserRow = a.get("u1").await.unwrap().unwrap();
+    let t: TeamRow = a.get("t1").await.unwrap().unwrap();
+    let e: EndUserRow = a.get("customer-1").await.unwrap().unwrap();
+    let m = a.members().await.unwrap();
+    let b1: BudgetRow = a.get("b1").await.unwrap().unwrap();
+    // Both keys' new-period calls belong to u1, t1 and customer-1.
+    for (what, spend) in [
+        ("user", u.spend),
+        ("team", t.spend),
+        ("end user", e.spend),
+        ("member", m[0].spend),
+    ] {
+        assert!((spend - 0.5).abs() < 1e-9, "{what}: {spend}");
+    }
+    assert_eq!(b1.budget_reset_at, Some(boundary + Duration::days(1)));
+    // Nothing is due any more; a call logged after the reset adds as usual.
+    assert_eq!(a.reset_budgets(now, chrono_tz::Tz::UTC).await.unwrap(), 0);
+    a.write_spend(&[spend_row("a-after", &token, 0.5)])
+        .await
+        .unwrap();
+    let k: KeyRow = a.get(&token).await.unwrap().unwrap();
+    assert!((k.spend - 0.75).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn sqlite_budget_resets_once_across_instances() {
+    let (url, _dir) = common::sqlite_url();
+    budget_resets(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_budget_resets_once_across_instances() {
+    let Some(url) = common::pg_url().await else {
+        return;
+    };
+    budget_resets(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,8 @@ use tollgate_proxy::AppState;
 
 /// glibc's allocator was the largest user-space cost per request in the benchmark
 /// (bench/README.md); mimalloc's thread-local free lists suit many small, short-lived buffers.
+/// Built without transparent huge pages (`no_thp`): with them, the few arena pages touched at
+/// start-up were backed by 2 MiB pages, 14 MB of the 29 MB idle RSS measured.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -5,15 +5,18 @@
 //!
 //! Budgets hold under concurrency by reserving each request's estimated cost before the call
 //! and settling the real cost after it: a request is admitted only while settled spend plus
-//! open reservations is below the budget.
+//! open reservations is below the budget. With Redis the settled spend and reservations of
+//! each budget period are kept there too (see [`shared`]), so the budget holds across
+//! instances; without it each instance sees the others' spend at its next refresh.
 
+pub mod alerts;
 pub mod cost;
 pub mod limits;
 pub mod shared;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -31,7 +34,7 @@ use tollgate_store::{
 
 pub use cost::{Coster, DeploymentPrices, PriceTableCoster};
 use limits::{Limit, Limiter};
-use shared::{Shared, SharedLimiter};
+use shared::{Shared, SharedBudget, SharedLimiter};
 
 use crate::auth::Identity;
 use crate::metrics::CallMetrics;
@@ -59,6 +62,19 @@ struct Ledger {
     spend: f64,
     reserved: f64,
     reset_at: Option<DateTime<Utc>>,
+}
+
+/// A request's hold on one budget, from admission to settlement.
+#[derive(Debug, Clone)]
+struct Reservation {
+    /// The ledger id.
+    id: String,
+    amount: f64,
+    max: Option<f64>,
+    soft: Option<f64>,
+    label: String,
+    /// Whether this budget's reservation is also held in Redis.
+    shared: bool,
 }
 
 /// One budget a request is checked against.
@@ -90,6 +106,10 @@ pub struct Accounting {
     coster: Arc<dyn Coster>,
     /// Soft-budget crossings so far (each logged as a warning when it happens).
     soft_budget_alerts: AtomicU64,
+    /// Whether a budget reset pass is running (one at a time per instance).
+    resetting: AtomicBool,
+    /// Budget alerts (`general_settings.alerting`), when configured.
+    alerter: Option<alerts::Alerter>,
     deployments: HashMap<String, DeploymentConfig>,
     groups: HashMap<String, Vec<DeploymentConfig>>,
     access_groups: HashMap<String, Vec<String>>,
@@ -162,6 +182,8 @@ impl Accounting {
             },
             None => None,
         };
+        let alerter =
+            alerts::targets(config).map(|t| alerts::Alerter::start(config, t, shared.clone()));
         let this = Arc::new(Self {
             store,
             queue,
@@ -174,6 +196,8 @@ impl Accounting {
             tz: duration::zone(ls.timezone.as_deref()),
             coster,
             soft_budget_alerts: AtomicU64::new(0),
+            resetting: AtomicBool::new(false),
+            alerter,
             deployments,
             groups,
             access_groups,
@@ -192,6 +216,20 @@ impl Accounting {
             let spent = this.store.total_spend(None, None).await.unwrap_or(0.0);
             this.ledger_entry("global", spent, None);
         }
+        let (min, max) = reset_interval(config);
+        let weak = Arc::downgrade(&this);
+        tokio::spawn(async move {
+            loop {
+                // Jittered, so instances started together do not all reset at once (the
+                // reset is safe either way; this only spreads the load).
+                let secs = min + fastrand::f64() * (max - min);
+                tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                let Some(acc) = weak.upgrade() else { return };
+                if let Err(e) = acc.reset_budgets().await {
+                    tracing::warn!("cannot reset budgets: {e}");
+                }
+            }
+        });
         let weak = Arc::downgrade(&this);
         tokio::spawn(async move {
             loop {
@@ -249,6 +287,37 @@ impl Accounting {
         self.tz
     }
 
+    /// Starts a new period for every stored budget whose `budget_reset_at` has passed (keys,
+    /// users, teams, and the end users and team members of a budget), then reloads the cache.
+    /// Runs every `general_settings.proxy_budget_rescheduler_min_time`..`_max_time` seconds
+    /// and as soon as a request finds a period over. Returns how many rows were reset.
+    pub async fn reset_budgets(&self) -> Result<usize, tollgate_store::StoreError> {
+        let n = self.store.reset_budgets(self.clock.now(), self.tz).await?;
+        if n > 0 {
+            tracing::info!(budgets = n, "budget periods reset");
+            self.refresh().await?;
+        }
+        Ok(n)
+    }
+
+    /// Runs [`Accounting::reset_budgets`] in the background unless a pass is running.
+    fn spawn_reset(self: &Arc<Self>) {
+        if self.resetting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.resetting.store(false, Ordering::Release);
+            return;
+        };
+        let acc = self.clone();
+        rt.spawn(async move {
+            if let Err(e) = acc.reset_budgets().await {
+                tracing::warn!("cannot reset budgets: {e}");
+            }
+            acc.resetting.store(false, Ordering::Release);
+        });
+    }
+
     /// Reloads every cached table.
     pub async fn refresh(&self) -> Result<(), tollgate_store::StoreError> {
         let keys = self.store.all::<KeyRow>().await?;
@@ -261,26 +330,43 @@ impl Accounting {
             let Ok(mut ledger) = self.ledger.lock() else {
                 return Ok(());
             };
-            let mut sync = |id: String, spend: f64| {
-                if let Some(e) = ledger.get_mut(&id) {
+            let mut sync = |id: String, spend: f64, stored_reset: Option<DateTime<Utc>>| {
+                let Some(e) = ledger.get_mut(&id) else { return };
+                match (stored_reset, e.reset_at) {
+                    // The database is in a later period (the reset job started it): its
+                    // spend is the new period's.
+                    (Some(db), Some(mine)) if db > mine => {
+                        e.spend = spend;
+                        e.reset_at = Some(db);
+                    }
+                    // The database still holds a period this instance has left.
+                    (Some(db), Some(mine)) if db < mine => {}
                     // Other instances' spend arrives through the database.
-                    e.spend = e.spend.max(spend);
+                    _ => e.spend = e.spend.max(spend),
                 }
             };
-            keys.iter()
-                .for_each(|k| sync(format!("key:{}", k.token), k.spend));
-            teams
-                .iter()
-                .for_each(|t| sync(format!("team:{}", t.team_id), t.spend));
-            users
-                .iter()
-                .for_each(|u| sync(format!("user:{}", u.user_id), u.spend));
-            end_users
-                .iter()
-                .for_each(|u| sync(format!("end_user:{}", u.user_id), u.spend));
-            members
-                .iter()
-                .for_each(|m| sync(format!("member:{}:{}", m.user_id, m.team_id), m.spend));
+            let budget_reset = |id: &Option<String>| {
+                id.as_deref()
+                    .and_then(|id| budgets.iter().find(|b| b.budget_id == id))
+                    .and_then(|b| b.budget_reset_at)
+            };
+            keys.iter().for_each(|k| {
+                sync(format!("key:{}", k.token), k.spend, k.budget_reset_at);
+            });
+            teams.iter().for_each(|t| {
+                sync(format!("team:{}", t.team_id), t.spend, t.budget_reset_at);
+            });
+            users.iter().for_each(|u| {
+                sync(format!("user:{}", u.user_id), u.spend, u.budget_reset_at);
+            });
+            end_users.iter().for_each(|u| {
+                let at = budget_reset(&u.budget_id);
+                sync(format!("end_user:{}", u.user_id), u.spend, at);
+            });
+            members.iter().for_each(|m| {
+                let at = budget_reset(&m.budget_id);
+                sync(format!("member:{}:{}", m.user_id, m.team_id), m.spend, at);
+            });
         }
         let cache = Cache {
             keys: keys
@@ -622,6 +708,8 @@ impl Accounting {
         );
         let estimate = self.estimate(&spec);
         let mut reserved = Vec::new();
+        let mut shared_budgets = Vec::new();
+        let mut reset_due = false;
         {
             let Ok(mut ledger) = self.ledger.lock() else {
                 return Err(GatewayError::Internal("budget ledger poisoned".into()).into());
@@ -637,7 +725,9 @@ impl Accounting {
                         Some(at) if now >= at => {
                             e.spend = 0.0;
                             e.reset_at = duration::next_reset(now, span, self.tz);
-                            self.persist_reset(c.owner.clone(), e.reset_at);
+                            // The stored row is reset by the job, at once rather than at its
+                            // next run, so other instances and `/key/info` see it too.
+                            reset_due |= c.owner.is_some();
                         }
                         None => e.reset_at = duration::next_reset(now, span, self.tz),
                         _ => {}
@@ -662,9 +752,30 @@ impl Accounting {
             {
                 if let Some(e) = ledger.get_mut(&c.id) {
                     e.reserved += estimate;
-                    reserved.push((c.id.clone(), estimate, c.soft, c.label.clone()));
+                    // Only budgets with a limit or an alert need the other instances' spend.
+                    let shared = self.shared.is_some() && (c.max.is_some() || c.soft.is_some());
+                    if shared {
+                        shared_budgets.push(SharedBudget {
+                            id: c.id.clone(),
+                            period: e.reset_at.map_or(0, |t| t.timestamp()),
+                            max: c.max,
+                            floor: e.spend,
+                            amount: estimate,
+                        });
+                    }
+                    reserved.push(Reservation {
+                        id: c.id.clone(),
+                        amount: estimate,
+                        max: c.max,
+                        soft: c.soft,
+                        label: c.label.clone(),
+                        shared,
+                    });
                 }
             }
+        }
+        if reset_due {
+            self.spawn_reset();
         }
         let limits = self.limits(
             key.as_deref(),
@@ -675,10 +786,28 @@ impl Accounting {
         );
         // Redis when configured and reachable (exact across instances), else this instance's.
         let (verdict, shared) = match &self.shared {
-            Some(s) => match s.admit(&limits, now).await {
+            Some(s) => match s.admit(&limits, &shared_budgets, now).await {
                 Shared::Admitted(h) => (Ok(h), Some(s.clone())),
                 Shared::Refused(x) => (Err(x), Some(s.clone())),
-                Shared::Unavailable => (self.limiter.admit(&limits, now), None),
+                Shared::OverBudget { index, spent } => {
+                    self.release_reservations(&reserved);
+                    let check = shared_budgets
+                        .get(index)
+                        .and_then(|b| checks.iter().find(|c| c.id == b.id));
+                    let (message, max) = match check {
+                        Some(c) => {
+                            let max = c.max.unwrap_or(0.0);
+                            ((c.exceeded)(&c.label, spent, max), max)
+                        }
+                        None => (String::new(), 0.0),
+                    };
+                    tracing::debug!(spent, max, "budget exhausted across instances");
+                    return Err(denied(429, "budget_exceeded", message, None).into());
+                }
+                Shared::Unavailable => {
+                    shared_budgets.clear();
+                    (self.limiter.admit(&limits, now), None)
+                }
             },
             None => (self.limiter.admit(&limits, now), None),
         };
@@ -719,6 +848,7 @@ impl Accounting {
             spec,
             started: now,
             reserved,
+            shared_budgets,
             limits,
             shared,
             headers,
@@ -1002,56 +1132,79 @@ impl Accounting {
         self.coster.cost(&d.litellm_params.model, &usage, Some(d))
     }
 
-    fn release_reservations(&self, reserved: &[(String, f64, Option<f64>, String)]) {
+    fn release_reservations(&self, reserved: &[Reservation]) {
         if let Ok(mut l) = self.ledger.lock() {
-            for (id, amount, _, _) in reserved {
-                if let Some(e) = l.get_mut(id) {
-                    e.reserved = (e.reserved - amount).max(0.0);
+            for r in reserved {
+                if let Some(e) = l.get_mut(&r.id) {
+                    e.reserved = (e.reserved - r.amount).max(0.0);
                 }
             }
         }
     }
 
-    fn persist_reset(&self, owner: Option<Owner>, next: Option<DateTime<Utc>>) {
-        let Some(owner) = owner else { return };
-        let store = self.store.clone();
-        let key = match &owner {
-            Owner::Key(id) => self.cache.read().ok().and_then(|c| c.keys.get(id).cloned()),
-            _ => None,
-        };
-        let team = match &owner {
-            Owner::Team(id) => self.team(id),
-            _ => None,
-        };
-        let user = match &owner {
-            Owner::User(id) => self.user(id),
-            _ => None,
-        };
-        tokio::spawn(async move {
-            let result = async {
-                store.reset_spend(&owner).await?;
-                if let Some(k) = key {
-                    let mut k = (*k).clone();
-                    k.budget_reset_at = next;
-                    store.upsert(&k).await?;
-                }
-                if let Some(t) = team {
-                    let mut t = (*t).clone();
-                    t.budget_reset_at = next;
-                    store.upsert(&t).await?;
-                }
-                if let Some(u) = user {
-                    let mut u = (*u).clone();
-                    u.budget_reset_at = next;
-                    store.upsert(&u).await?;
-                }
-                Ok::<_, tollgate_store::StoreError>(())
+    /// A settled call moved a budget's spend from `before` to `after` (the spend every
+    /// instance sees when Redis counted it, else this instance's): counts and logs a
+    /// `soft_budget` crossing and hands the new spend to the budget alerts.
+    fn spent(
+        &self,
+        r: &Reservation,
+        before: f64,
+        after: f64,
+        key: Option<&KeyRow>,
+        end_user: Option<&str>,
+    ) {
+        if let Some(soft) = r.soft {
+            if before < soft && after >= soft {
+                self.soft_budget_alerts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(owner = %r.label, spend = after, soft_budget = soft, "soft budget crossed");
             }
-            .await;
-            if let Err(e) = result {
-                tracing::warn!("cannot store a budget reset: {e}");
-            }
-        });
+        }
+        // The event is checked first so that calls far from any threshold build nothing.
+        if let Some(alerter) = &self.alerter
+            && after > before
+            && alerts::event(after, r.max, r.soft).is_some()
+            && let Some(who) = self.subject(&r.id, key, end_user)
+        {
+            alerter.budget(&who, after, r.max, r.soft, self.clock.now());
+        }
+    }
+
+    /// LiteLLM's CallInfo for the owner of ledger entry `id` (none for per-model budgets).
+    fn subject(
+        &self,
+        id: &str,
+        key: Option<&KeyRow>,
+        end_user: Option<&str>,
+    ) -> Option<alerts::Subject> {
+        let (group, entity) = match id.split_once(':') {
+            Some(("key", e)) => ("key", e),
+            Some(("user", e)) => ("user", e),
+            Some(("team", e)) => ("team", e),
+            Some(("member", e)) => ("team_member", e),
+            Some(("end_user", e)) => ("end_user", e),
+            None if id == "global" => ("proxy", "litellm-proxy"),
+            _ => return None,
+        };
+        let team_id = key.and_then(|k| k.team_id.clone());
+        Some(alerts::Subject {
+            group,
+            id: entity.to_owned(),
+            token: key.map(|k| k.token.clone()),
+            key_alias: key.and_then(|k| k.key_alias.clone()),
+            user_id: key.and_then(|k| k.user_id.clone()),
+            team_alias: team_id
+                .as_deref()
+                .and_then(|t| self.team(t))
+                .and_then(|t| t.team_alias.clone()),
+            team_id,
+            organization_id: key.and_then(|k| k.organization_id.clone()),
+            customer_id: end_user.map(str::to_owned),
+        })
+    }
+
+    /// Budget alerts dropped because their queue was full.
+    pub fn budget_alerts_dropped(&self) -> u64 {
+        self.alerter.as_ref().map_or(0, alerts::Alerter::dropped)
     }
 }
 
@@ -1130,7 +1283,9 @@ pub struct Admission {
     key_hash: String,
     spec: CallSpec,
     started: DateTime<Utc>,
-    reserved: Vec<(String, f64, Option<f64>, String)>,
+    reserved: Vec<Reservation>,
+    /// The budgets reserved in Redis (empty when Redis did not count this request).
+    shared_budgets: Vec<SharedBudget>,
     limits: Vec<Limit>,
     /// Set when Redis counted this request (its release goes there too).
     shared: Option<Arc<SharedLimiter>>,
@@ -1149,6 +1304,7 @@ impl Admission {
             spec,
             started: Utc::now(),
             reserved: Vec::new(),
+            shared_budgets: Vec::new(),
             limits: Vec::new(),
             shared: None,
             headers: Vec::new(),
@@ -1189,7 +1345,7 @@ impl Admission {
         settled
     }
 
-    fn settle_accounts(&mut self, acc: &Accounting, o: Outcome<'_>) -> Settled {
+    fn settle_accounts(&mut self, acc: &Arc<Accounting>, o: Outcome<'_>) -> Settled {
         let now = acc.clock.now();
         let deployment = o.info.and_then(|i| acc.deployments.get(&i.deployment_id));
         let model = deployment
@@ -1201,21 +1357,20 @@ impl Admission {
             _ => 0.0,
         };
         let mut key_spend = None;
+        // Each reservation's (before, after) spend in this instance's ledger.
+        let mut local = Vec::with_capacity(self.reserved.len());
         if let Ok(mut ledger) = acc.ledger.lock() {
-            for (id, amount, soft, label) in &self.reserved {
-                if let Some(e) = ledger.get_mut(id) {
-                    e.reserved = (e.reserved - amount).max(0.0);
+            for r in &self.reserved {
+                if let Some(e) = ledger.get_mut(&r.id) {
+                    e.reserved = (e.reserved - r.amount).max(0.0);
                     let before = e.spend;
                     e.spend += cost;
-                    if let Some(soft) = soft {
-                        if before < *soft && e.spend >= *soft {
-                            acc.soft_budget_alerts.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(owner = %label, spend = e.spend, soft_budget = soft, "soft budget crossed");
-                        }
-                    }
-                    if id.starts_with("key:") {
+                    local.push((before, e.spend));
+                    if r.id.starts_with("key:") {
                         key_spend = Some(e.spend);
                     }
+                } else {
+                    local.push((0.0, 0.0));
                 }
             }
         }
@@ -1223,10 +1378,46 @@ impl Admission {
         match (self.shared.take(), tokio::runtime::Handle::try_current()) {
             (Some(s), Ok(rt)) => {
                 let limits = std::mem::take(&mut self.limits);
+                let budgets = std::mem::take(&mut self.shared_budgets);
+                let reserved = std::mem::take(&mut self.reserved);
                 let started = self.started;
-                rt.spawn(async move { s.release(&limits, tokens, started).await });
+                let acc = acc.clone();
+                let key = self.key.clone();
+                let end_user = self.spec.end_user.clone();
+                rt.spawn(async move {
+                    let after = s.release(&limits, tokens, started, &budgets, cost).await;
+                    // Shared budgets are judged on the spend of every instance, the rest locally.
+                    let mut shared = budgets.iter().zip(after.unwrap_or_default());
+                    for (r, (lb, la)) in reserved.iter().zip(local) {
+                        match r.shared.then(|| shared.next()).flatten() {
+                            Some((b, a)) => {
+                                // The other instances' spend, for this one's view (its
+                                // fallback when Redis goes away, `x-litellm-key-spend`).
+                                if let Ok(mut l) = acc.ledger.lock()
+                                    && let Some(e) = l.get_mut(&r.id)
+                                    && e.reset_at.map_or(0, |t| t.timestamp()) == b.period
+                                {
+                                    e.spend = e.spend.max(a);
+                                }
+                                acc.spent(r, a - cost, a, key.as_deref(), end_user.as_deref());
+                            }
+                            None => acc.spent(r, lb, la, key.as_deref(), end_user.as_deref()),
+                        }
+                    }
+                });
             }
-            _ => acc.limiter.release(&self.limits, tokens, now),
+            _ => {
+                acc.limiter.release(&self.limits, tokens, now);
+                for (r, (before, after)) in self.reserved.iter().zip(local) {
+                    acc.spent(
+                        r,
+                        before,
+                        after,
+                        self.key.as_deref(),
+                        self.spec.end_user.as_deref(),
+                    );
+                }
+            }
         }
         let k = self.key.as_deref();
         let mut metadata = json!({
@@ -1307,6 +1498,23 @@ impl Drop for Admission {
 fn py_list(items: &[String]) -> String {
     let inner: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
     format!("[{}]", inner.join(", "))
+}
+
+/// The reset job's pause range in seconds: `general_settings.proxy_budget_rescheduler_min_time`
+/// and `_max_time`, LiteLLM's settings (597 and 605 by default).
+fn reset_interval(config: &Config) -> (f64, f64) {
+    let setting = |name: &str, default: f64| {
+        config
+            .general_settings
+            .extra
+            .get(name)
+            .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+            .filter(|s| *s > 0.0)
+            .unwrap_or(default)
+    };
+    let min = setting("proxy_budget_rescheduler_min_time", 597.0);
+    let max = setting("proxy_budget_rescheduler_max_time", 605.0).max(min);
+    (min, max)
 }
 
 /// A database error on a management call: LiteLLM's 500.
