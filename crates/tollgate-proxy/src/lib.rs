@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod headers;
+pub mod metrics;
 pub mod response_store;
 pub mod routes;
 pub mod state;
@@ -118,6 +119,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/models", get(models::list))
         .route("/v1/model/info", get(models::info))
         .route("/model/info", get(models::info))
+        .route("/metrics", get(routes::metrics::metrics))
+        .route("/metrics/", get(routes::metrics::metrics))
         .route("/health", get(health::health))
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))

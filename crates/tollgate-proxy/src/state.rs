@@ -9,6 +9,7 @@ use tollgate_router::Router;
 
 use crate::accounting::Accounting;
 use crate::auth::Authenticator;
+use crate::metrics::Metrics;
 
 /// Request bodies above this are refused with 413 unless `max_request_size_mb` says otherwise.
 const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub responses: Arc<dyn ResponseStore>,
     /// Virtual keys, budgets, limits and spend; `None` without a database.
     pub accounting: Option<Arc<Accounting>>,
+    /// Prometheus metrics; `None` unless `prometheus` is among the config's callbacks.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl AppState {
@@ -36,8 +39,10 @@ impl AppState {
             .max_request_size_mb
             .filter(|mb| *mb > 0.0)
             .map_or(DEFAULT_MAX_BODY, |mb| (mb * 1024.0 * 1024.0) as usize);
+        let router = Router::from_config(config)?;
         Ok(Self {
-            router: Router::from_config(config)?,
+            metrics: Metrics::from_config(config, &router),
+            router,
             auth: Authenticator::new(gs.master_key.clone(), gs.litellm_key_header_name.clone()),
             max_body,
             log_level: log_level.to_owned(),

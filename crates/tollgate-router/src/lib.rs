@@ -19,6 +19,7 @@ mod resolve;
 mod route;
 mod shared;
 mod state;
+mod stats;
 mod strategy;
 mod stream;
 pub mod tokens;
@@ -51,6 +52,7 @@ pub use policy::Strategy;
 pub use pricing::config_price;
 pub use request_options::{RequestOptions, seconds};
 pub use route::{Attempts, Pick, Routed, RouterError};
+pub use stats::{DeploymentHealth, DeploymentStats, FallbackCounts, FallbackKey, RedisStats};
 pub use stream::{ChatStream, StreamEnd, error_frame};
 pub use wildcard::WildcardPattern;
 
@@ -138,6 +140,8 @@ struct Inner {
     facts: Arc<dyn ModelFacts>,
     /// Redis, when configured: state shared with the other gateway instances.
     shared: Option<shared::Shared>,
+    /// Event counters for monitoring.
+    stats: stats::RouterStats,
 }
 
 impl std::fmt::Debug for Inner {
@@ -290,6 +294,7 @@ impl Router {
             aliases.insert(name.clone(), alias);
         }
         let policy = policy::Policy::from_config(config);
+        let deployments_len = deployments.len();
         let states = deployments
             .iter()
             .map(|d| {
@@ -336,6 +341,7 @@ impl Router {
                 budget: state::RetryBudget::new(),
                 facts,
                 shared: shared::redis_url(config).and_then(|url| shared::Shared::new(&url)),
+                stats: stats::RouterStats::new(deployments_len),
             }),
         })
     }
@@ -378,6 +384,47 @@ impl Router {
     /// Every deployment, in config order.
     pub fn deployments(&self) -> &[Deployment] {
         &self.inner.deployments
+    }
+
+    /// Each deployment's attempt counters and health (LiteLLM's `litellm_deployment_*`).
+    pub fn deployment_stats(&self) -> Vec<DeploymentStats<'_>> {
+        let inner = &*self.inner;
+        inner
+            .deployments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let adapter = d.adapter.as_ref().and_then(|a| a.as_ref().ok());
+                let health = if inner.states[i].cooling().is_some() {
+                    DeploymentHealth::Outage
+                } else if inner.stats.last_failed(i) {
+                    DeploymentHealth::PartialOutage
+                } else {
+                    DeploymentHealth::Healthy
+                };
+                DeploymentStats {
+                    model_group: &d.model_name,
+                    model_id: &d.id,
+                    litellm_model_name: &d.litellm_model,
+                    api_base: adapter.map_or("", |a| a.api_base().split('?').next().unwrap_or("")),
+                    api_provider: adapter.map_or("", Adapter::provider_name),
+                    health,
+                    successes: inner.stats.successes(i),
+                    failures: inner.stats.failures(i),
+                    cooldowns: inner.stats.cooldowns(i),
+                }
+            })
+            .collect()
+    }
+
+    /// Fallbacks taken so far, by requested and fallback group and the error that caused them.
+    pub fn fallback_stats(&self) -> Vec<(FallbackKey, FallbackCounts)> {
+        self.inner.stats.fallbacks()
+    }
+
+    /// The router's Redis connection, when Redis is configured.
+    pub fn redis_stats(&self) -> Option<RedisStats> {
+        self.inner.shared.as_ref().map(shared::Shared::stats)
     }
 
     /// Names a client may request: model groups, then visible aliases (`/v1/models`).

@@ -157,10 +157,13 @@ impl Router {
             attempts.attempted_fallbacks = attempts.attempted_fallbacks.max(depth);
             tracing::debug!(model_group = %group, fallback = %fallback, error = %last, "falling back");
             let mut inner = Attempts::default();
-            match self
+            let outcome = self
                 .route_group(&fallback, ctx, &mut attempt, &mut inner)
-                .await
-            {
+                .await;
+            self.inner
+                .stats
+                .fallback(&group, &fallback, &last, outcome.is_ok());
+            match outcome {
                 Ok(routed) => {
                     attempts.attempted_fallbacks = depth;
                     attempts.attempted_retries = inner.attempted_retries;
@@ -284,6 +287,7 @@ impl Router {
             match attempt(pick).await {
                 Ok(value) => {
                     let elapsed = started.elapsed();
+                    self.inner.stats.success(idx);
                     state.record_success(0, elapsed, policy.latency_window);
                     self.share_latency(idx, elapsed).await;
                     attempts.attempted_retries = retries;
@@ -296,14 +300,16 @@ impl Router {
                     });
                 }
                 Err(e) => {
+                    self.inner.stats.failure(idx, &e);
                     state.record_failure(FAILURE_LATENCY_PENALTY, policy.latency_window);
                     self.share_latency(idx, FAILURE_LATENCY_PENALTY).await;
-                    if let Some(cooldown) = self.after_failure(idx, &cands, &e)
-                        && let Some(shared) = &self.inner.shared
-                    {
-                        shared
-                            .set_cooldown(&self.inner.deployments[idx].id, e.status(), cooldown)
-                            .await;
+                    if let Some(cooldown) = self.after_failure(idx, &cands, &e) {
+                        self.inner.stats.cooled_down(idx, e.status());
+                        if let Some(shared) = &self.inner.shared {
+                            shared
+                                .set_cooldown(&self.inner.deployments[idx].id, e.status(), cooldown)
+                                .await;
+                        }
                     }
                     tracing::debug!(model_id = %self.inner.deployments[idx].id, error = %e, "attempt failed");
                     let allowed = self.retries_for(&cands.group, &e, base_retries);

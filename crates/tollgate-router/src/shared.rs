@@ -7,7 +7,7 @@
 
 use std::sync::Mutex;
 use std::sync::PoisonError;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -41,6 +41,9 @@ pub(crate) struct Shared {
     down_until: Mutex<Option<Instant>>,
     down: AtomicBool,
     rpm_script: redis::Script,
+    /// Exchanges wanted and exchanges that failed, for monitoring.
+    requests: AtomicU64,
+    failures: AtomicU64,
 }
 
 /// `redis_url`, else `redis_host` + `redis_port` (+ `redis_password`), from `router_settings`
@@ -93,6 +96,8 @@ impl Shared {
                 down_until: Mutex::new(None),
                 down: AtomicBool::new(false),
                 rpm_script: redis::Script::new(RPM_SCRIPT),
+                requests: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
             }),
             Err(e) => {
                 tracing::warn!("router Redis URL is not usable, sharing nothing: {e}");
@@ -138,7 +143,17 @@ impl Shared {
         }
     }
 
+    /// Whether Redis answers, and how many exchanges were wanted and failed.
+    pub(crate) fn stats(&self) -> crate::RedisStats {
+        crate::RedisStats {
+            up: !self.down.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+
     fn failed(&self, why: &str) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
         *self
             .down_until
             .lock()
@@ -162,6 +177,7 @@ impl Shared {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let conn = self.conn().await?;
         match tokio::time::timeout(CALL_TIMEOUT, f(conn)).await {
             Ok(Ok(v)) => {

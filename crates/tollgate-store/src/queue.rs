@@ -7,6 +7,8 @@
 //! with their totals, so every request is counted exactly once.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::fs::{File, OpenOptions};
@@ -38,6 +40,16 @@ enum Msg {
 #[derive(Debug, Clone)]
 pub struct SpendQueue {
     tx: mpsc::UnboundedSender<Msg>,
+    health: Arc<Health>,
+}
+
+/// What the writer reports for monitoring.
+#[derive(Debug, Default)]
+struct Health {
+    /// Rows recorded (or re-read from the journal) and not yet in the database.
+    backlog: AtomicU64,
+    /// The last database write failed.
+    db_down: AtomicBool,
 }
 
 impl SpendQueue {
@@ -55,7 +67,12 @@ impl SpendQueue {
             .await?;
         let journal_dirty = journal.metadata().await?.len() > 0;
         let (tx, rx) = mpsc::unbounded_channel();
+        let health = Arc::new(Health::default());
+        health
+            .backlog
+            .store(pending.len() as u64, Ordering::Relaxed);
         let writer = Writer {
+            health: Arc::clone(&health),
             store,
             path,
             journal,
@@ -66,14 +83,28 @@ impl SpendQueue {
             down: false,
         };
         let task = tokio::spawn(writer.run(rx));
-        Ok((Self { tx }, task))
+        Ok((Self { tx, health }, task))
     }
 
     /// Queues one row; never waits.
     pub fn record(&self, row: SpendRow) {
+        // Counted before sending, so the writer's decrement can never run first.
+        self.health.backlog.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(Msg::Row(Box::new(row))).is_err() {
+            self.health.backlog.fetch_sub(1, Ordering::Relaxed);
             tracing::error!("spend writer has stopped; a spend row was not recorded");
         }
+    }
+
+    /// Rows recorded but not yet written to the database (queued, or kept in the journal
+    /// while the database is down).
+    pub fn backlog(&self) -> u64 {
+        self.health.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last write to the database succeeded (`true` before the first one).
+    pub fn database_up(&self) -> bool {
+        !self.health.db_down.load(Ordering::Relaxed)
     }
 
     /// Waits until every row recorded before this call is in the database (`true`), or one
@@ -88,6 +119,7 @@ impl SpendQueue {
 }
 
 struct Writer {
+    health: Arc<Health>,
     store: Store,
     path: PathBuf,
     journal: File,
@@ -210,9 +242,11 @@ impl Writer {
             match result {
                 Ok(_) => {
                     self.pending.drain(..n);
+                    self.health.backlog.fetch_sub(n as u64, Ordering::Relaxed);
                     self.journaled = self.journaled.saturating_sub(n);
                 }
                 Err(e) => {
+                    self.health.db_down.store(true, Ordering::Relaxed);
                     Self::journal_pending(
                         &mut self.journal,
                         &self.path,
@@ -230,6 +264,7 @@ impl Writer {
                 }
             }
         }
+        self.health.db_down.store(false, Ordering::Relaxed);
         if self.down {
             tracing::info!("database reachable again, queued spend rows written");
             self.down = false;

@@ -353,6 +353,26 @@ async fn migration_failure_is_an_error() {
     );
 }
 
+#[tokio::test]
+async fn spend_queue_reports_its_backlog() {
+    let (url, dir) = common::sqlite_url();
+    let store = Store::open(&url).await.unwrap();
+    let token = hash_key("sk-backlog");
+    store.upsert(&key(&token)).await.unwrap();
+    let (queue, _task) = SpendQueue::start(store, dir.0.join("spend.jsonl"))
+        .await
+        .unwrap();
+    assert_eq!(queue.backlog(), 0);
+    for i in 0..5 {
+        queue.record(spend_row(&format!("backlog-{i}"), &token, 0.01));
+    }
+    // Nothing is written before the writer's linger: the rows are all still waiting.
+    assert_eq!(queue.backlog(), 5);
+    assert!(queue.flush().await);
+    assert_eq!(queue.backlog(), 0);
+    assert!(queue.database_up());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_outage_loses_and_duplicates_no_spend_row() {
     let Some(url) = common::pg_url().await else {
@@ -384,6 +404,8 @@ async fn postgres_outage_loses_and_duplicates_no_spend_row() {
     // While the database is unreachable the rows wait in the journal.
     assert!(!queue.flush().await);
     assert!(std::fs::metadata(&journal).unwrap().len() > 0);
+    assert!(!queue.database_up());
+    assert!(queue.backlog() > 0 && queue.backlog() <= total as u64);
     // A restart while the database is down keeps them too.
     drop(queue);
     task.await.unwrap();
@@ -400,6 +422,8 @@ async fn postgres_outage_loses_and_duplicates_no_spend_row() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(ok, "queue never drained after the database came back");
+    assert_eq!(queue.backlog(), 0);
+    assert!(queue.database_up());
     let logs = direct
         .spend_logs(&SpendFilter {
             api_key: Some(token.clone()),

@@ -40,6 +40,7 @@ use model_spend::KEY_MODEL;
 use shared::{Shared, SharedBudget, SharedLimiter};
 
 use crate::auth::Identity;
+use crate::metrics::CallMetrics;
 
 /// How often the cache is reloaded from the database (other instances' changes).
 const REFRESH: Duration = Duration::from_secs(5);
@@ -298,6 +299,19 @@ impl Accounting {
     /// counts once: the call that took spend from below to at or above it).
     pub fn soft_budget_alerts(&self) -> u64 {
         self.soft_budget_alerts.load(Ordering::Relaxed)
+    }
+
+    /// The rate limiter's Redis connection, when Redis is configured.
+    pub fn redis_stats(&self) -> Option<tollgate_router::RedisStats> {
+        self.shared.as_deref().map(SharedLimiter::stats)
+    }
+
+    /// Every cached team.
+    pub fn teams(&self) -> Vec<Arc<TeamRow>> {
+        self.cache
+            .read()
+            .map(|c| c.teams.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The database.
@@ -905,7 +919,8 @@ impl Accounting {
             }
         };
         Ok(Admission {
-            acc: self.clone(),
+            acc: Some(self.clone()),
+            metrics: None,
             key,
             key_hash,
             // The caller moves the request's spec in (no copy on the hot path).
@@ -1355,7 +1370,9 @@ pub struct Settled {
 /// (or drop, which records a cancelled call) settles them and queues its spend-log row.
 #[derive(Debug)]
 pub struct Admission {
-    acc: Arc<Accounting>,
+    /// `None` when there is no database: the admission only carries the call's metrics.
+    acc: Option<Arc<Accounting>>,
+    metrics: Option<CallMetrics>,
     key: Option<Arc<KeyRow>>,
     key_hash: String,
     spec: CallSpec,
@@ -1371,20 +1388,58 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// An admission without accounting (no database), which only measures the call.
+    pub(crate) fn untracked(spec: CallSpec, metrics: CallMetrics) -> Self {
+        Self {
+            acc: None,
+            metrics: Some(metrics),
+            key: None,
+            key_hash: String::new(),
+            spec,
+            started: Utc::now(),
+            reserved: Vec::new(),
+            shared_budgets: Vec::new(),
+            limits: Vec::new(),
+            shared: None,
+            headers: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Measures the call for `/metrics` too.
+    pub(crate) fn measure(&mut self, metrics: CallMetrics) {
+        self.metrics = Some(metrics);
+    }
+
+    /// The call is answered as a stream (its upstream time is the time to first token).
+    pub(crate) fn mark_stream(&mut self) {
+        if let Some(m) = &mut self.metrics {
+            m.stream = true;
+        }
+    }
+
     /// `x-ratelimit-*` headers for the response.
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
     }
 
     /// Settles the call: real cost replaces the reservation, tokens count against the limits,
-    /// and one spend-log row is queued.
-    pub fn finish(mut self, outcome: Outcome<'_>) -> Settled {
+    /// and one spend-log row is queued; then the call's metrics are recorded. `None` without
+    /// accounting.
+    pub fn finish(mut self, outcome: Outcome<'_>) -> Option<Settled> {
         self.settle(outcome)
     }
 
-    fn settle(&mut self, o: Outcome<'_>) -> Settled {
+    fn settle(&mut self, o: Outcome<'_>) -> Option<Settled> {
         self.done = true;
-        let acc = &self.acc;
+        let settled = self.acc.clone().map(|acc| self.settle_accounts(&acc, o));
+        if let Some(m) = &mut self.metrics {
+            m.record(&o, settled.map_or(0.0, |s| s.cost));
+        }
+        settled
+    }
+
+    fn settle_accounts(&mut self, acc: &Arc<Accounting>, o: Outcome<'_>) -> Settled {
         let now = acc.clock.now();
         let deployment = o.info.and_then(|i| acc.deployments.get(&i.deployment_id));
         let model = deployment

@@ -6,7 +6,7 @@
 //! again after a pause and used again as soon as it answers.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -202,6 +202,9 @@ pub struct SharedLimiter {
     release: redis::Script,
     down: AtomicBool,
     retry_at: Mutex<Option<Instant>>,
+    /// Exchanges wanted and exchanges that failed, for monitoring.
+    requests: AtomicU64,
+    failures: AtomicU64,
 }
 
 impl std::fmt::Debug for SharedLimiter {
@@ -246,6 +249,8 @@ impl SharedLimiter {
             release: redis::Script::new(RELEASE),
             down: AtomicBool::new(false),
             retry_at: Mutex::new(None),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         })
     }
 
@@ -254,7 +259,18 @@ impl SharedLimiter {
         !self.down.load(Ordering::Relaxed)
     }
 
+    /// Whether Redis answers, and how many exchanges were wanted (including those skipped
+    /// while it was known down) and failed.
+    pub fn stats(&self) -> tollgate_router::RedisStats {
+        tollgate_router::RedisStats {
+            up: self.is_up(),
+            requests: self.requests.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+
     async fn connection(&self) -> Option<ConnectionManager> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         if let Ok(at) = self.retry_at.lock() {
             if at.is_some_and(|t| Instant::now() < t) {
                 return None;
@@ -280,6 +296,7 @@ impl SharedLimiter {
     }
 
     fn failed(&self, why: &str) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
         if !self.down.swap(true, Ordering::Relaxed) {
             tracing::error!(
                 "Redis unavailable, rate limits and budgets are per instance until it returns: {why}"

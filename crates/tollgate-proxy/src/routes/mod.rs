@@ -5,6 +5,7 @@ pub mod embeddings;
 pub mod health;
 pub mod management;
 pub mod messages;
+pub mod metrics;
 pub mod models;
 pub mod operations;
 pub mod passthrough;
@@ -12,7 +13,7 @@ pub mod responses;
 pub mod token_counter;
 pub mod usage;
 
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -27,6 +28,7 @@ use crate::accounting::{Admission, CallSpec, Outcome, Settled, Units};
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::headers;
+use crate::metrics::CallMetrics;
 use crate::state::AppState;
 
 /// The response for a handler's result, with the headers every response carries.
@@ -256,22 +258,47 @@ pub(crate) async fn admit_as(
     spec: CallSpec,
     render: fn(GatewayError) -> Response,
 ) -> Result<Option<Admission>, Box<Response>> {
+    let acc = state.accounting.as_deref();
+    let mut measured = state.metrics.as_ref().map(|m| {
+        let caller = m.caller(identity, acc, &spec);
+        CallMetrics::start(Arc::clone(m), caller)
+    });
     let Some(acc) = &state.accounting else {
-        return Ok(None);
+        return Ok(measured.map(|m| Admission::untracked(spec, m)));
     };
     // From here on the admission (or its refusal) writes the request's row.
     attempt.admitted = true;
-    acc.admit(identity, spec).await.map(Some).map_err(|r| {
-        let mut response = render(r.error);
-        add_headers(response.headers_mut(), &r.headers);
-        Box::new(response)
-    })
+    match acc.admit(identity, spec).await {
+        Ok(mut a) => {
+            if let Some(m) = measured {
+                a.measure(m);
+            }
+            Ok(Some(a))
+        }
+        Err(r) => {
+            if let Some(m) = &mut measured {
+                m.record(
+                    &Outcome {
+                        error: Some(&r.error),
+                        ..Outcome::default()
+                    },
+                    0.0,
+                );
+            }
+            let mut response = render(r.error);
+            add_headers(response.headers_mut(), &r.headers);
+            Err(Box::new(response))
+        }
+    }
 }
 
 /// Settles `admission` when a chat stream ends (completed, failed mid-stream, or dropped by
 /// the client), with its final usage.
 pub(crate) fn settle_chat_stream(stream: ChatStream, admission: Option<Admission>) -> ChatStream {
-    let Some(a) = admission else { return stream };
+    let Some(mut a) = admission else {
+        return stream;
+    };
+    a.mark_stream();
     let info = stream.info.clone();
     stream.on_end(move |end| {
         a.finish(Outcome {
@@ -296,9 +323,10 @@ pub(crate) fn settle_stream<S>(
 where
     S: Stream<Item = Result<Bytes, GatewayError>> + Send + 'static,
 {
-    let Some(admission) = admission else {
+    let Some(mut admission) = admission else {
         return stream.left_stream();
     };
+    admission.mark_stream();
     let state = (Box::pin(stream), Some(admission), info, usage);
     futures::stream::unfold(
         state,
@@ -354,12 +382,14 @@ pub(crate) fn settled_units(
 ) {
     let Some(a) = admission else { return };
     let limit_headers = a.headers().to_vec();
-    let s = a.finish(Outcome {
+    let Some(s) = a.finish(Outcome {
         usage,
         units,
         info: Some(info),
         ..Outcome::default()
-    });
+    }) else {
+        return;
+    };
     add_headers(response.headers_mut(), &limit_headers);
     spend_headers(response, s);
 }

@@ -55,7 +55,7 @@ pub(crate) fn record(
     record: UsageRecord,
     admission: Option<Admission>,
 ) -> Option<Settled> {
-    let settled = admission.map(|a| {
+    let settled = admission.and_then(|a| {
         let info = CallInfo {
             model_group: record.model_group.clone(),
             deployment_id: record.deployment_id.clone(),
