@@ -570,27 +570,12 @@ impl Store {
                     .iter()
                     .filter(|r| new.contains(r.request_id.as_str()))
                     .collect();
-                for (owner, amount) in &totals(&fresh) {
-                    add_spend(owner, *amount).execute(&mut *tx).await?;
-                }
-                for (key, team, model, amount) in model_totals(&fresh) {
-                    if !key.is_empty() {
-                        let q = sqlx::query(ADD_KEY_MODEL_SPEND_PG);
-                        q.bind(amount)
-                            .bind(model)
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    if let Some(team) = team {
-                        let q = sqlx::query(ADD_TEAM_MODEL_SPEND_PG);
-                        q.bind(amount)
-                            .bind(model)
-                            .bind(team)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
+                add_totals(
+                    &mut tx,
+                    &fresh,
+                    (ADD_KEY_MODEL_SPEND_PG, ADD_TEAM_MODEL_SPEND_PG),
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(fresh.len())
             }
@@ -618,27 +603,12 @@ impl Store {
                     .iter()
                     .filter(|r| new.contains(r.request_id.as_str()))
                     .collect();
-                for (owner, amount) in &totals(&fresh) {
-                    add_spend(owner, *amount).execute(&mut *tx).await?;
-                }
-                for (key, team, model, amount) in model_totals(&fresh) {
-                    if !key.is_empty() {
-                        let q = sqlx::query(ADD_KEY_MODEL_SPEND_SQLITE);
-                        q.bind(amount)
-                            .bind(model)
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    if let Some(team) = team {
-                        let q = sqlx::query(ADD_TEAM_MODEL_SPEND_SQLITE);
-                        q.bind(amount)
-                            .bind(model)
-                            .bind(team)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
+                add_totals(
+                    &mut tx,
+                    &fresh,
+                    (ADD_KEY_MODEL_SPEND_SQLITE, ADD_TEAM_MODEL_SPEND_SQLITE),
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(fresh.len())
             }
@@ -749,6 +719,37 @@ fn model_totals<'a>(fresh: &[&'a SpendRow]) -> Vec<(&'a str, Option<&'a str>, &'
     sums.into_iter()
         .map(|((k, t, m), v)| (k, t, m, v))
         .collect()
+}
+
+/// Adds the new rows' cost to the running totals and to the keys' and teams' `model_spend`
+/// (`model_sql`: that update for keys, then for teams, in this database's dialect).
+async fn add_totals<DB>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    fresh: &[&SpendRow],
+    model_sql: (&'static str, &'static str),
+) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    f64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for (owner, amount) in &totals(fresh) {
+        add_spend(owner, *amount).execute(&mut **tx).await?;
+    }
+    for (key, team, model, amount) in model_totals(fresh) {
+        let (key_sql, team_sql) = model_sql;
+        if !key.is_empty() {
+            let q = sqlx::query(key_sql).bind(amount).bind(model).bind(key);
+            q.execute(&mut **tx).await?;
+        }
+        if let Some(team) = team {
+            let q = sqlx::query(team_sql).bind(amount).bind(model).bind(team);
+            q.execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Binds a spend row's columns in `spend_cols!` order.
