@@ -55,9 +55,15 @@ general_settings:
 ";
 
 async fn start(url: Option<String>) -> Gw {
+    start_with(url, "").await
+}
+
+/// A gateway on `url` (else a fresh SQLite file) with `extra` YAML after the config.
+async fn start_with(url: Option<String>, extra: &str) -> Gw {
     let dir = std::env::temp_dir().join(format!("tollgate-mgmt-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let config = Config::from_yaml_str(CONFIG, Path::new("config.yaml")).unwrap();
+    let yaml = format!("{CONFIG}{extra}");
+    let config = Config::from_yaml_str(&yaml, Path::new("config.yaml")).unwrap();
     let url = url.unwrap_or_else(|| format!("sqlite://{}/t.db", dir.display()));
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap(),
@@ -481,6 +487,37 @@ async fn postgres_key_spend_reset() {
     if let Some(url) = pg_database().await {
         reset_spend(Some(url)).await;
     }
+}
+
+/// With Redis the budget is checked against the shared hash of the period's spend: the reset
+/// has to reach it too, or the next call is still refused.
+#[tokio::test]
+async fn with_redis_a_spend_reset_reaches_the_shared_budget() {
+    let Ok(redis) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
+        eprintln!("skipped: TOLLGATE_TEST_REDIS_URL is not set (scripts/test.sh starts Redis)");
+        return;
+    };
+    let gw = start_with(None, &format!("router_settings:\n  redis_url: {redis}\n")).await;
+    let key = gw.key(json!({"max_budget": 0.05})).await;
+    // Small reservations (`max_tokens: 2`); a release still in flight may refuse a call a
+    // little early, so spend until refused.
+    let small = json!({"max_tokens": 2});
+    let mut ok = 0;
+    while gw.chat_body(&key, small.clone()).await.0 == 200 {
+        ok += 1;
+        assert!(ok < 10, "the budget never refused");
+    }
+    assert!(ok >= 2, "{ok}");
+    let (s, v) = gw
+        .admin(
+            "POST",
+            &format!("/key/{key}/reset_spend"),
+            json!({"reset_to": 0}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(gw.chat_body(&key, small).await.0, 200);
+    assert!(close(gw.spend_of(&key).await, COST));
 }
 
 #[tokio::test]
