@@ -543,6 +543,8 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                // synchronous stays FULL: NORMAL measured 4 % less CPU per request, not worth
+                // commits an OS crash could undo.
                 .busy_timeout(Duration::from_secs(30));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)

@@ -123,20 +123,12 @@ async fn run(cli: Cli, config: Config, level: String, started: Instant) -> Resul
     )
     .map_err(|e| format!("price file: {e}"))?;
     if let Some(url) = tollgate_proxy::accounting::database_url(&config, config_dir.as_deref()) {
-        // The spend journal survives restarts: beside a SQLite database file (a writable place
-        // by necessity, even when the config is on a read-only mount), else beside the config
-        // (or in the working directory); named after the config so gateways with different
-        // configs in one directory keep separate journals.
-        let stem = cli
-            .config
-            .as_deref()
-            .and_then(Path::file_stem)
-            .and_then(|s| s.to_str())
-            .unwrap_or("tollgate");
-        let journal = sqlite_dir(&url)
-            .or_else(|| config_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join(format!("{stem}.spend-journal"));
+        let journal = journal_path(
+            std::env::var_os("TOLLGATE_SPEND_JOURNAL").map(PathBuf::from),
+            &url,
+            config_dir.as_deref(),
+            cli.config.as_deref(),
+        );
         let accounting = tollgate_proxy::accounting::Accounting::open(
             &config,
             &url,
@@ -242,6 +234,29 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
 }
 
 /// The directory of a `sqlite://PATH` (or `sqlite:PATH`) database file.
+/// Where the spend journal lives: `TOLLGATE_SPEND_JOURNAL` when set (for PostgreSQL with the
+/// config on a read-only mount), else beside a SQLite database file (a writable place by
+/// necessity), else beside the config (or in the working directory); named after the config so
+/// gateways with different configs in one directory keep separate journals.
+fn journal_path(
+    configured: Option<PathBuf>,
+    url: &str,
+    config_dir: Option<&Path>,
+    config: Option<&Path>,
+) -> PathBuf {
+    if let Some(path) = configured.filter(|p| !p.as_os_str().is_empty()) {
+        return path;
+    }
+    let stem = config
+        .and_then(Path::file_stem)
+        .and_then(|s| s.to_str())
+        .unwrap_or("tollgate");
+    sqlite_dir(url)
+        .or_else(|| config_dir.map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(format!("{stem}.spend-journal"))
+}
+
 fn sqlite_dir(url: &str) -> Option<PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
@@ -363,5 +378,28 @@ mod tests {
         assert_eq!(sqlite_dir("sqlite:data/t.db"), Some(PathBuf::from("data")));
         assert_eq!(sqlite_dir("sqlite:t.db"), None);
         assert_eq!(sqlite_dir("postgres://h/db"), None);
+    }
+
+    #[test]
+    fn the_journal_path_can_be_set_for_a_read_only_config_mount() {
+        let pg = "postgres://h/db";
+        let cfg = Path::new("/etc/tollgate/prod.yaml");
+        let dir = Some(Path::new("/etc/tollgate"));
+        assert_eq!(
+            journal_path(None, pg, dir, Some(cfg)),
+            PathBuf::from("/etc/tollgate/prod.spend-journal")
+        );
+        assert_eq!(
+            journal_path(Some("/var/lib/tg/spend.jsonl".into()), pg, dir, Some(cfg)),
+            PathBuf::from("/var/lib/tg/spend.jsonl")
+        );
+        assert_eq!(
+            journal_path(None, "sqlite:///data/t.db", dir, Some(cfg)),
+            PathBuf::from("/data/prod.spend-journal")
+        );
+        assert_eq!(
+            journal_path(Some(PathBuf::new()), pg, None, None),
+            PathBuf::from("./tollgate.spend-journal")
+        );
     }
 }
