@@ -235,3 +235,32 @@ def test_operation_routes_enforce_the_model_allow_list_and_budgets(gateway, mock
     with pytest.raises(openai.RateLimitError):
         broke.completions.create(model=CHAT_MODEL, prompt="hi")
     assert mock.requests() == []
+
+
+def test_team_block_reset_spend_and_spend_reports(gateway, mock):
+    team = admin(gateway, "POST", "/team/new", {"team_alias": "e2e-blockable"}).json()
+    key = new_key(gateway, team_id=team["team_id"], key_alias="e2e-resettable", max_budget=1)
+    client = gateway.client(api_key=key)
+    assert client.chat.completions.create(model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}]).choices
+
+    # A blocked team's keys are 401 and the message names /team/unblock, which works.
+    assert admin(gateway, "POST", "/team/block", {"team_id": team["team_id"]}).json()["blocked"] is True
+    with pytest.raises(openai.AuthenticationError) as e:
+        client.chat.completions.create(model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}])
+    assert "/team/unblock" in str(e.value)
+    assert admin(gateway, "POST", "/team/unblock", {"team_id": team["team_id"]}).json()["blocked"] is False
+    assert client.chat.completions.create(model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}]).choices
+
+    spent = wait_for(lambda: admin(gateway, "GET", f"/key/info?key={key}").json()["info"]["spend"])
+    assert spent > 0
+    r = admin(gateway, "POST", f"/key/{key}/reset_spend", {"reset_to": spent + 1})
+    assert r.status_code == 400 and "must be <= current spend" in r.json()["error"]["message"]
+    r = admin(gateway, "POST", f"/key/{key}/reset_spend", {"reset_to": 0})
+    assert r.status_code == 200, r.text
+    assert admin(gateway, "GET", f"/key/info?key={key}").json()["info"]["spend"] == 0
+
+    assert "e2e-resettable" in admin(gateway, "GET", "/key/aliases?search=resettable").json()["aliases"]
+    by_key = admin(gateway, "GET", "/global/spend/keys").json()
+    assert any(row["key_alias"] == "e2e-resettable" and row["total_spend"] > 0 for row in by_key)
+    teams = admin(gateway, "GET", "/global/spend/teams").json()
+    assert "e2e-blockable" in teams["teams"]

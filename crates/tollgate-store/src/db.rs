@@ -292,6 +292,7 @@ const SPEND_COUNT: &str = "SELECT COUNT(*) FROM \"LiteLLM_SpendLogs\"";
 
 const ADD_KEY_SPEND: &str =
     "UPDATE \"LiteLLM_VerificationToken\" SET spend = spend + $1 WHERE token = $2";
+const SET_KEY_SPEND: &str = "UPDATE \"LiteLLM_VerificationToken\" SET spend = $1 WHERE token = $2";
 const ADD_USER_SPEND: &str =
     "UPDATE \"LiteLLM_UserTable\" SET spend = spend + $1 WHERE user_id = $2";
 const ADD_TEAM_SPEND: &str =
@@ -336,6 +337,131 @@ const MEMBER_ALL_SQLITE: &str = "SELECT json_object('user_id', user_id, 'team_id
 
 const DELETED_KEY_INSERT: &str = "INSERT INTO \"LiteLLM_DeletedVerificationToken\" (id, token, key_alias, spend, user_id, team_id, deleted_by) \
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+// Spend-log aggregates for the `/global/spend/*` and `/spend/tags` reports. Every statement
+// returns (id, alias, name, day, count, spend) and takes the same bound filters: $1 start
+// (inclusive), $2 end (exclusive), $3 hashed key, $4 row limit.
+macro_rules! agg_where_pg {
+    () => {
+        "($1::text IS NULL OR l.\"startTime\" >= $1::timestamp) AND ($2::text IS NULL OR l.\"startTime\" < $2::timestamp) \
+         AND ($3::text IS NULL OR l.api_key = $3)"
+    };
+}
+macro_rules! agg_where_sqlite {
+    () => {
+        "($1 IS NULL OR l.\"startTime\" >= $1) AND ($2 IS NULL OR l.\"startTime\" < $2) AND ($3 IS NULL OR l.api_key = $3)"
+    };
+}
+const AGG_KEYS_PG: &str = concat!(
+    "SELECT l.api_key, MAX(v.key_alias), MAX(v.key_name), NULL::text, COUNT(*), COALESCE(SUM(l.spend), 0)::float8 \
+     FROM \"LiteLLM_SpendLogs\" l LEFT JOIN \"LiteLLM_VerificationToken\" v ON v.token = l.api_key \
+     WHERE l.api_key <> '' AND ",
+    agg_where_pg!(),
+    " GROUP BY l.api_key ORDER BY 6 DESC, 1 LIMIT $4"
+);
+const AGG_KEYS_SQLITE: &str = concat!(
+    "SELECT l.api_key, MAX(v.key_alias), MAX(v.key_name), NULL, COUNT(*), CAST(COALESCE(SUM(l.spend), 0) AS REAL) \
+     FROM \"LiteLLM_SpendLogs\" l LEFT JOIN \"LiteLLM_VerificationToken\" v ON v.token = l.api_key \
+     WHERE l.api_key <> '' AND ",
+    agg_where_sqlite!(),
+    " GROUP BY l.api_key ORDER BY 6 DESC, 1 LIMIT $4"
+);
+const AGG_MODELS_PG: &str = concat!(
+    "SELECT l.model, NULL::text, NULL::text, NULL::text, COUNT(*), COALESCE(SUM(l.spend), 0)::float8 \
+     FROM \"LiteLLM_SpendLogs\" l WHERE l.model <> '' AND ",
+    agg_where_pg!(),
+    " GROUP BY l.model ORDER BY 6 DESC, 1 LIMIT $4"
+);
+const AGG_MODELS_SQLITE: &str = concat!(
+    "SELECT l.model, NULL, NULL, NULL, COUNT(*), CAST(COALESCE(SUM(l.spend), 0) AS REAL) \
+     FROM \"LiteLLM_SpendLogs\" l WHERE l.model <> '' AND ",
+    agg_where_sqlite!(),
+    " GROUP BY l.model ORDER BY 6 DESC, 1 LIMIT $4"
+);
+const AGG_END_USERS_PG: &str = concat!(
+    "SELECT l.end_user, NULL::text, NULL::text, NULL::text, COUNT(*), COALESCE(SUM(l.spend), 0)::float8 \
+     FROM \"LiteLLM_SpendLogs\" l WHERE l.end_user IS NOT NULL AND l.end_user <> '' AND ",
+    agg_where_pg!(),
+    " GROUP BY l.end_user ORDER BY 6 DESC, 1 LIMIT $4"
+);
+const AGG_END_USERS_SQLITE: &str = concat!(
+    "SELECT l.end_user, NULL, NULL, NULL, COUNT(*), CAST(COALESCE(SUM(l.spend), 0) AS REAL) \
+     FROM \"LiteLLM_SpendLogs\" l WHERE l.end_user IS NOT NULL AND l.end_user <> '' AND ",
+    agg_where_sqlite!(),
+    " GROUP BY l.end_user ORDER BY 6 DESC, 1 LIMIT $4"
+);
+const AGG_TEAM_DAYS_PG: &str = concat!(
+    "SELECT l.team_id, MAX(t.team_alias), NULL::text, to_char(l.\"startTime\", 'YYYY-MM-DD'), COUNT(*), \
+     COALESCE(SUM(l.spend), 0)::float8 FROM \"LiteLLM_SpendLogs\" l \
+     LEFT JOIN \"LiteLLM_TeamTable\" t ON t.team_id = l.team_id \
+     WHERE l.team_id IS NOT NULL AND l.team_id <> '' AND ",
+    agg_where_pg!(),
+    " GROUP BY l.team_id, to_char(l.\"startTime\", 'YYYY-MM-DD') ORDER BY 4, 6 DESC, 1 LIMIT $4"
+);
+const AGG_TEAM_DAYS_SQLITE: &str = concat!(
+    "SELECT l.team_id, MAX(t.team_alias), NULL, substr(l.\"startTime\", 1, 10), COUNT(*), \
+     CAST(COALESCE(SUM(l.spend), 0) AS REAL) FROM \"LiteLLM_SpendLogs\" l \
+     LEFT JOIN \"LiteLLM_TeamTable\" t ON t.team_id = l.team_id \
+     WHERE l.team_id IS NOT NULL AND l.team_id <> '' AND ",
+    agg_where_sqlite!(),
+    " GROUP BY l.team_id, substr(l.\"startTime\", 1, 10) ORDER BY 4, 6 DESC, 1 LIMIT $4"
+);
+const AGG_TAGS_PG: &str = concat!(
+    "SELECT tag, NULL::text, NULL::text, NULL::text, COUNT(*), COALESCE(SUM(l.spend), 0)::float8 \
+     FROM \"LiteLLM_SpendLogs\" l, jsonb_array_elements_text(CASE WHEN jsonb_typeof(l.request_tags) = 'array' \
+     THEN l.request_tags ELSE '[]'::jsonb END) AS tg(tag) WHERE ",
+    agg_where_pg!(),
+    " GROUP BY tag ORDER BY 6 DESC, 1 LIMIT $4"
+);
+const AGG_TAGS_SQLITE: &str = concat!(
+    "SELECT j.value, NULL, NULL, NULL, COUNT(*), CAST(COALESCE(SUM(l.spend), 0) AS REAL) \
+     FROM \"LiteLLM_SpendLogs\" l, json_each(CASE WHEN json_valid(l.request_tags) THEN \
+     (CASE WHEN json_type(l.request_tags) = 'array' THEN l.request_tags ELSE '[]' END) ELSE '[]' END) AS j \
+     WHERE j.type = 'text' AND ",
+    agg_where_sqlite!(),
+    " GROUP BY j.value ORDER BY 6 DESC, 1 LIMIT $4"
+);
+
+/// What a spend aggregate groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendBy {
+    /// Hashed key (with its alias and name).
+    Key,
+    /// The `model` column.
+    Model,
+    /// The end user (the request's `user`).
+    EndUser,
+    /// Team (with its alias) and day.
+    TeamDay,
+    /// Each request tag.
+    Tag,
+}
+
+/// One group of a spend aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpendTotal {
+    /// The group: key hash, model, end user, team id or tag.
+    pub id: Option<String>,
+    /// Key alias or team alias.
+    pub alias: Option<String>,
+    /// Key name (`sk-...abcd`).
+    pub name: Option<String>,
+    /// `YYYY-MM-DD` (by-day groupings).
+    pub day: Option<String>,
+    /// Number of spend-log rows.
+    pub count: i64,
+    /// Their summed spend.
+    pub spend: f64,
+}
+
+type TotalRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    f64,
+);
 
 /// Which entity a spend total applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -530,6 +656,14 @@ impl Store {
             .collect()
     }
 
+    /// Sets a key's running spend (`/key/{key}/reset_spend`); whether the key exists.
+    pub async fn set_key_spend(&self, token: &str, spend: f64) -> Result<bool, StoreError> {
+        let n = on_db!(&self.db, pool, _pg => {
+            sqlx::query(SET_KEY_SPEND).bind(spend).bind(token).execute(pool).await?.rows_affected()
+        });
+        Ok(n > 0)
+    }
+
     /// Starts a new `model_max_budget` window of a key's `model_spend[model]` at `since`: the
     /// value becomes the spend logged for the key and model from then on.
     pub async fn reset_model_spend(
@@ -648,6 +782,48 @@ impl Store {
             let sql = if pg { SPEND_TOTAL_PG } else { SPEND_TOTAL_SQLITE };
             sqlx::query_scalar::<_, f64>(sql).bind(start).bind(end).fetch_one(pool).await?
         }))
+    }
+
+    /// Spend-log rows summed per group (largest first), under the filter's `start`, `end`,
+    /// `api_key` and `limit` (the other filters do not apply).
+    pub async fn spend_totals(
+        &self,
+        by: SpendBy,
+        f: &SpendFilter,
+    ) -> Result<Vec<SpendTotal>, StoreError> {
+        let limit = if f.limit > 0 { f.limit } else { 1000 };
+        let rows: Vec<TotalRow> = on_db!(&self.db, pool, pg => {
+            let sql = match (by, pg) {
+                (SpendBy::Key, true) => AGG_KEYS_PG,
+                (SpendBy::Key, false) => AGG_KEYS_SQLITE,
+                (SpendBy::Model, true) => AGG_MODELS_PG,
+                (SpendBy::Model, false) => AGG_MODELS_SQLITE,
+                (SpendBy::EndUser, true) => AGG_END_USERS_PG,
+                (SpendBy::EndUser, false) => AGG_END_USERS_SQLITE,
+                (SpendBy::TeamDay, true) => AGG_TEAM_DAYS_PG,
+                (SpendBy::TeamDay, false) => AGG_TEAM_DAYS_SQLITE,
+                (SpendBy::Tag, true) => AGG_TAGS_PG,
+                (SpendBy::Tag, false) => AGG_TAGS_SQLITE,
+            };
+            sqlx::query_as::<_, TotalRow>(sql)
+                .bind(&f.start)
+                .bind(&f.end)
+                .bind(&f.api_key)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, alias, name, day, count, spend)| SpendTotal {
+                id,
+                alias,
+                name,
+                day,
+                count,
+                spend,
+            })
+            .collect())
     }
 
     /// Number of spend-log rows.

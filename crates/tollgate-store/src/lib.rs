@@ -11,7 +11,7 @@ pub mod queue;
 pub mod serde_util;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::{Entity, Owner, SpendFilter, Store};
+pub use db::{Entity, Owner, SpendBy, SpendFilter, SpendTotal, Store};
 pub use model::{BudgetRow, EndUserRow, KeyRow, MembershipRow, SpendRow, TeamRow, UserRow};
 pub use queue::SpendQueue;
 

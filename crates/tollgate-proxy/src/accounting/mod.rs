@@ -58,6 +58,27 @@ struct Cache {
     end_users: HashMap<String, Arc<EndUserRow>>,
     budgets: HashMap<String, Arc<BudgetRow>>,
     members: HashMap<(String, String), MembershipRow>,
+    /// Keys replaced by `/key/regenerate` with a `grace_period`: old hash → (the new key's
+    /// hash, when the old one stops working).
+    grace: HashMap<String, (String, DateTime<Utc>)>,
+}
+
+/// Where a regenerated key keeps the keys it replaced during their `grace_period`, in its
+/// metadata: `[{"token": <old hash>, "revoke_at": <time>}]`; auth accepts them until then.
+pub const GRACE_TOKENS: &str = "deprecated_tokens";
+
+/// The grace entries a key row carries.
+fn grace_of(k: &KeyRow) -> impl Iterator<Item = (String, (String, DateTime<Utc>))> + '_ {
+    k.metadata
+        .get(GRACE_TOKENS)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let old = t.get("token")?.as_str()?;
+            let at = tollgate_store::serde_util::parse_ts(t.get("revoke_at")?.as_str()?)?;
+            Some((old.to_owned(), (k.token.clone(), at)))
+        })
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -422,7 +443,9 @@ impl Accounting {
             // Per-model spend has no stored window: the larger value wins, as for spend.
             model_spend::sync(&keys, &mut |id, spend| sync(id, spend, None));
         }
+        let grace = keys.iter().flat_map(grace_of).collect();
         let cache = Cache {
+            grace,
             keys: keys
                 .into_iter()
                 .map(|k| (k.token.clone(), Arc::new(k)))
@@ -458,10 +481,19 @@ impl Accounting {
 
     /// A key by its hash: from memory, else (once in a while for unknown hashes) the database.
     pub async fn key(&self, token: &str) -> Option<Arc<KeyRow>> {
-        if let Some(k) = self.cache.read().ok()?.keys.get(token) {
-            return Some(k.clone());
-        }
         let now = self.clock.now();
+        {
+            let c = self.cache.read().ok()?;
+            if let Some(k) = c.keys.get(token) {
+                return Some(k.clone());
+            }
+            // A key regenerated with a grace period still works, as the key that replaced it.
+            if let Some((new, until)) = c.grace.get(token) {
+                if now < *until {
+                    return c.keys.get(new).cloned();
+                }
+            }
+        }
         if let Ok(unknown) = self.unknown.lock() {
             if unknown
                 .get(token)
@@ -548,9 +580,47 @@ impl Accounting {
             u.remove(&k.token);
         }
         if let Ok(mut c) = self.cache.write() {
-            c.keys.insert(k.token.clone(), Arc::new(k));
+            let token = k.token.clone();
+            c.grace.retain(|_, (new, _)| *new != token);
+            c.grace.extend(grace_of(&k));
+            c.keys.insert(token, Arc::new(k));
         }
         Ok(())
+    }
+
+    /// Sets a key's spend (`/key/{key}/reset_spend`): in the database, the cached row, this
+    /// instance's ledger and, with Redis, the shared budget of the current period. Whether the
+    /// key exists.
+    pub async fn set_key_spend(&self, k: &KeyRow, spend: f64) -> Result<bool, GatewayError> {
+        if !self
+            .store
+            .set_key_spend(&k.token, spend)
+            .await
+            .map_err(db_error)?
+        {
+            return Ok(false);
+        }
+        let id = format!("key:{}", k.token);
+        let period = self.ledger.lock().ok().and_then(|mut l| {
+            let e = l.get_mut(&id)?;
+            e.spend = spend;
+            Some(e.reset_at)
+        });
+        if let Ok(mut c) = self.cache.write() {
+            if let Some(row) = c.keys.get_mut(&k.token) {
+                Arc::make_mut(row).spend = spend;
+            }
+        }
+        if let Some(shared) = &self.shared {
+            let period = period.unwrap_or(k.budget_reset_at);
+            if !shared
+                .set_spend(&id, period.map_or(0, |t| t.timestamp()), spend)
+                .await
+            {
+                tracing::warn!(key = %k.token, "spend reset not written to Redis (unreachable)");
+            }
+        }
+        Ok(true)
     }
 
     /// Deletes a key (a copy goes to `LiteLLM_DeletedVerificationToken`).
@@ -565,6 +635,7 @@ impl Accounting {
             .map_err(db_error)?;
         if let Ok(mut c) = self.cache.write() {
             c.keys.remove(&k.token);
+            c.grace.retain(|_, (new, _)| *new != k.token);
         }
         Ok(())
     }
@@ -1006,7 +1077,10 @@ impl Accounting {
             out.push(BudgetCheck {
                 id: format!("key:{}", k.token),
                 owner: Some(Owner::Key(k.token.clone())),
-                max: k.max_budget.or(linked.as_ref().and_then(|b| b.max_budget)),
+                max: k
+                    .max_budget
+                    .or(linked.as_ref().and_then(|b| b.max_budget))
+                    .map(|max| max + temp_budget_increase(k, self.clock.now())),
                 soft: linked
                     .as_ref()
                     .and_then(|b| b.soft_budget)
@@ -1188,6 +1262,28 @@ impl Accounting {
                 tpm: t.tpm_limit,
                 parallel: t.max_parallel_requests,
             });
+            // `/team/member_update`'s tpm/rpm limits live in the membership's budget row.
+            if let Some(uid) = key.and_then(|k| k.user_id.as_deref()) {
+                let budget = self
+                    .cache
+                    .read()
+                    .ok()
+                    .and_then(|c| {
+                        c.members
+                            .get(&(uid.to_owned(), t.team_id.clone()))
+                            .and_then(|m| m.budget_id.clone())
+                    })
+                    .and_then(|b| self.budget(&b));
+                if let Some(b) = budget.filter(|b| b.rpm_limit.is_some() || b.tpm_limit.is_some()) {
+                    out.push(Limit {
+                        descriptor: "team_member",
+                        value: format!("{}:{uid}", t.team_id),
+                        rpm: b.rpm_limit,
+                        tpm: b.tpm_limit,
+                        parallel: None,
+                    });
+                }
+            }
         }
         if let Some(e) = end_user {
             let b = e.budget_id.as_deref().and_then(|b| self.budget(b));
@@ -1294,6 +1390,27 @@ impl Accounting {
     /// Budget alerts dropped because their queue was full.
     pub fn budget_alerts_dropped(&self) -> u64 {
         self.alerter.as_ref().map_or(0, alerts::Alerter::dropped)
+    }
+}
+
+/// A key's `temp_budget_increase` while its `temp_budget_expiry` has not passed (LiteLLM keeps
+/// both in the key's metadata), else 0.
+fn temp_budget_increase(k: &KeyRow, now: DateTime<Utc>) -> f64 {
+    let Some(increase) = k
+        .metadata
+        .get("temp_budget_increase")
+        .and_then(Value::as_f64)
+    else {
+        return 0.0;
+    };
+    let until = k
+        .metadata
+        .get("temp_budget_expiry")
+        .and_then(Value::as_str)
+        .and_then(tollgate_store::serde_util::parse_ts);
+    match until {
+        Some(until) if now < until => increase.max(0.0),
+        _ => 0.0,
     }
 }
 

@@ -163,8 +163,13 @@ pub struct SharedBudget {
 
 impl SharedBudget {
     fn key(&self) -> String {
-        format!("{{tollgate:budget:{}}}:{}", self.id, self.period)
+        budget_key(&self.id, self.period)
     }
+}
+
+/// The Redis hash of budget `id` in `period`.
+fn budget_key(id: &str, period: i64) -> String {
+    format!("{{tollgate:budget:{id}}}:{period}")
 }
 
 /// Where Redis is: `router_settings` (`redis_url`, or `redis_host`/`redis_port`/
@@ -481,6 +486,32 @@ impl SharedLimiter {
 }
 
 impl SharedLimiter {
+    /// Sets the settled spend of budget `id` in `period` (see [`SharedBudget`]) to `spend`,
+    /// for an administrator's reset; open reservations stay. Whether Redis took it.
+    pub async fn set_spend(&self, id: &str, period: i64, spend: f64) -> bool {
+        let Some(mut conn) = self.connection().await else {
+            return false;
+        };
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(budget_key(id, period))
+            .arg("spend")
+            .arg(spend.to_string());
+        match tokio::time::timeout(TIMEOUT * 4, cmd.query_async::<i64>(&mut conn)).await {
+            Ok(Ok(_)) => {
+                self.succeeded();
+                true
+            }
+            Ok(Err(e)) => {
+                self.failed(&e.to_string());
+                false
+            }
+            Err(_) => {
+                self.failed("timed out");
+                false
+            }
+        }
+    }
+
     /// Sets `key` for `ttl_secs` unless it exists (`SET NX EX`): whether this call set it, or
     /// `None` when Redis could not be reached. Off the request path (alert de-duplication).
     pub async fn claim(&self, key: &str, ttl_secs: i64) -> Option<bool> {

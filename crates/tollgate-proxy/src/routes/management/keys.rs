@@ -10,6 +10,7 @@ use tollgate_core::GatewayError;
 use tollgate_store::{KeyRow, duration};
 
 use super::{Call, check_budgets, merge, not_found, object, required, reset_for, run};
+use crate::accounting::GRACE_TOKENS;
 use crate::auth::{abbreviate, hash_key, new_key};
 use crate::state::AppState;
 
@@ -47,11 +48,14 @@ const IN_METADATA: &[&str] = &[
     "prompts",
     "enforced_params",
     "soft_budget",
+    "temp_budget_increase",
+    "temp_budget_expiry",
 ];
 
 /// Applies a generate/update body to a key row.
 fn apply(call: &Call, row: &KeyRow) -> Result<KeyRow, GatewayError> {
     check_budgets(&call.body)?;
+    check_temp_budget(call)?;
     let mut k = merge(row, &call.body, COLUMNS)?;
     if call.body.get("metadata").is_some_and(Value::is_object) {
         // `metadata` replaces the user part; the fields LiteLLM files there are re-added below.
@@ -66,6 +70,11 @@ fn apply(call: &Call, row: &KeyRow) -> Result<KeyRow, GatewayError> {
             k.metadata.insert((*f).to_owned(), v.clone());
         }
     }
+    // Only `/key/regenerate` writes grace entries: a body cannot add or drop them.
+    match row.metadata.get(GRACE_TOKENS) {
+        Some(v) => k.metadata.insert(GRACE_TOKENS.to_owned(), v.clone()),
+        None => k.metadata.remove(GRACE_TOKENS),
+    };
     match call.body.get("duration") {
         Some(Value::String(d)) => {
             k.expires = duration::parse(d).and_then(|s| duration::add(call.acc.now(), s));
@@ -79,6 +88,43 @@ fn apply(call: &Call, row: &KeyRow) -> Result<KeyRow, GatewayError> {
     k.updated_at = Some(call.acc.now());
     k.updated_by = Some(call.actor());
     Ok(k)
+}
+
+/// LiteLLM's rules for a temporary budget increase: both fields together, the increase not
+/// negative, the expiry a time in the future.
+fn check_temp_budget(call: &Call) -> Result<(), GatewayError> {
+    let increase = call
+        .body
+        .get("temp_budget_increase")
+        .filter(|v| !v.is_null());
+    let expiry = call.body.get("temp_budget_expiry").filter(|v| !v.is_null());
+    match (increase, expiry) {
+        (None, None) => Ok(()),
+        (Some(i), Some(e)) => {
+            if i.as_f64().is_none_or(|i| i < 0.0) {
+                return Err(GatewayError::invalid_request(
+                    format!("temp_budget_increase must be a number >= 0, got {i}"),
+                    Some("temp_budget_increase".into()),
+                ));
+            }
+            let at = e.as_str().and_then(tollgate_store::serde_util::parse_ts);
+            match at {
+                Some(at) if at > call.acc.now() => Ok(()),
+                Some(_) => Err(GatewayError::invalid_request(
+                    "temp_budget_expiry must be in the future",
+                    Some("temp_budget_expiry".into()),
+                )),
+                None => Err(GatewayError::invalid_request(
+                    format!("temp_budget_expiry must be an ISO 8601 time, got {e}"),
+                    Some("temp_budget_expiry".into()),
+                )),
+            }
+        }
+        _ => Err(GatewayError::invalid_request(
+            "temp_budget_increase and temp_budget_expiry must be set together",
+            Some("temp_budget_increase".into()),
+        )),
+    }
 }
 
 /// The key object LiteLLM returns from generate/regenerate.
@@ -307,6 +353,8 @@ pub async fn list(State(state): State<Arc<AppState>>, request: Request) -> Respo
 }
 
 async fn regenerate_with(call: Call, key: String) -> Result<Value, GatewayError> {
+    // The old key's logged calls reach its row first, so its spend carries over whole.
+    call.acc.queue().flush().await;
     let row = find(&call, &key).await?;
     let plain = match call.str("new_key") {
         Some(k) if !k.starts_with("sk-") => {
@@ -318,9 +366,60 @@ async fn regenerate_with(call: Call, key: String) -> Result<Value, GatewayError>
         Some(k) => k,
         None => new_key(),
     };
+    let grace = match call.body.get("grace_period") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(g)) if g.is_empty() => None,
+        Some(Value::String(g)) => Some(
+            duration::parse(g)
+                .and_then(|span| duration::add(call.acc.now(), span))
+                .ok_or_else(|| {
+                    GatewayError::invalid_request(
+                        format!("Invalid grace_period={g}. Use a duration such as 30m, 24h, 7d"),
+                        Some("grace_period".into()),
+                    )
+                })?,
+        ),
+        Some(other) => {
+            return Err(GatewayError::invalid_request(
+                format!("Invalid grace_period={other}. Use a duration such as 30m, 24h, 7d"),
+                Some("grace_period".into()),
+            ));
+        }
+    };
     let mut fresh = apply(&call, &row)?;
     fresh.token = hash_key(&plain);
     fresh.key_name = Some(abbreviate(&plain));
+    // Keys this one replaced earlier keep their own grace; the ones that ran out are dropped.
+    let now = call.acc.now();
+    let mut tokens: Vec<Value> = fresh
+        .metadata
+        .get(GRACE_TOKENS)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|t| {
+                    t.get("revoke_at")
+                        .and_then(Value::as_str)
+                        .and_then(tollgate_store::serde_util::parse_ts)
+                        .is_some_and(|at| at > now)
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(at) = grace {
+        tokens.push(json!({
+            "token": row.token,
+            "revoke_at": tollgate_store::serde_util::ts_string(&at),
+        }));
+    }
+    if tokens.is_empty() {
+        fresh.metadata.remove(GRACE_TOKENS);
+    } else {
+        fresh
+            .metadata
+            .insert(GRACE_TOKENS.into(), Value::Array(tokens));
+    }
     call.acc.put_key(fresh.clone()).await?;
     call.acc.remove_key(&row, Some(&call.actor())).await?;
     Ok(generated(&call, &fresh, &plain))
@@ -361,4 +460,124 @@ pub async fn block(State(state): State<Arc<AppState>>, request: Request) -> Resp
 /// `POST /key/unblock`.
 pub async fn unblock(State(state): State<Arc<AppState>>, request: Request) -> Response {
     run(state, request, |call| set_blocked(call, false)).await
+}
+
+/// `POST /key/{key}/reset_spend`: `{"reset_to": float}`, at least 0 and at most the current
+/// spend (LiteLLM's rules). The database, this instance's ledger and the shared Redis budget
+/// take the new value, so the next request is checked against it.
+pub async fn reset_spend(
+    State(state): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    request: Request,
+) -> Response {
+    run(state, request, |call| async move {
+        let reset_to = match call.body.get("reset_to") {
+            None | Some(Value::Null) => return Err(required("reset_to")),
+            Some(v) => v.as_f64().ok_or_else(|| {
+                GatewayError::invalid_request(
+                    format!("reset_to must be a float, got {v}"),
+                    Some("reset_to".into()),
+                )
+            })?,
+        };
+        if reset_to < 0.0 {
+            return Err(GatewayError::invalid_request(
+                format!("reset_to must be >= 0, got {reset_to}"),
+                Some("reset_to".into()),
+            ));
+        }
+        // Calls already logged count in the spend being reset.
+        call.acc.queue().flush().await;
+        let row = find(&call, &key).await?;
+        let current = call
+            .acc
+            .live_spend(&format!("key:{}", row.token))
+            .map_or(row.spend, |live| live.max(row.spend));
+        if reset_to > current {
+            return Err(GatewayError::invalid_request(
+                format!("reset_to ({reset_to}) must be <= current spend ({current})"),
+                Some("reset_to".into()),
+            ));
+        }
+        if !call.acc.set_key_spend(&row, reset_to).await? {
+            return Err(not_found("Key", &abbreviate(&key)));
+        }
+        Ok(json!({
+            "key_hash": row.token,
+            "spend": reset_to,
+            "previous_spend": current,
+            "max_budget": row.max_budget,
+            "budget_reset_at": object(&row).get("budget_reset_at"),
+        }))
+    })
+    .await
+}
+
+/// `GET /key/aliases`: the distinct `key_alias`es, paged (`page`, `size`), optionally only a
+/// team's (`team_id`) or those containing `search`.
+pub async fn aliases(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    run(state, request, |call| async move {
+        let page: usize = call
+            .query("page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1)
+            .max(1);
+        let size: usize = call
+            .query("size")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(50)
+            .clamp(1, 100);
+        let search = call.query("search").map(|s| s.to_lowercase());
+        let team = call.query("team_id");
+        let keys = call
+            .acc
+            .store()
+            .all::<KeyRow>()
+            .await
+            .map_err(crate::accounting::db_error)?;
+        let mut all: Vec<String> = keys
+            .into_iter()
+            .filter(|k| team.is_none() || k.team_id == team)
+            .filter_map(|k| k.key_alias)
+            .filter(|a| !a.is_empty())
+            .filter(|a| {
+                search
+                    .as_deref()
+                    .is_none_or(|s| a.to_lowercase().contains(s))
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        let total = all.len();
+        let page_rows: Vec<String> = all.into_iter().skip((page - 1) * size).take(size).collect();
+        Ok(json!({
+            "aliases": page_rows,
+            "total_count": total,
+            "current_page": page,
+            "total_pages": total.div_ceil(size),
+            "size": size,
+        }))
+    })
+    .await
+}
+
+/// `POST /v2/key/info`: `{"keys": [...]}` (raw or hashed) → `{"key": [...], "info": [rows]}`;
+/// unknown keys are left out.
+pub async fn info_v2(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    run(state, request, |call| async move {
+        if !matches!(call.body.get("keys"), Some(Value::Array(_))) {
+            return Err(required("keys"));
+        }
+        let keys = call.list("keys");
+        let mut info = Vec::new();
+        for k in &keys {
+            match find(&call, k).await {
+                Ok(row) => info.push(Value::Object(object(&row))),
+                Err(GatewayError::Denied { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(json!({ "key": keys, "info": info }))
+    })
+    .await
 }

@@ -838,3 +838,150 @@ pub async fn budget_delete(State(state): State<Arc<AppState>>, request: Request)
     })
     .await
 }
+
+// ---- team block, member update, models ----
+
+async fn team_set_blocked(call: Call, blocked: bool) -> Result<Value, GatewayError> {
+    let id = call.str("team_id").ok_or_else(|| required("team_id"))?;
+    let mut t = team_of(&call, &id).await?;
+    t.blocked = blocked;
+    t.updated_at = call.acc.now();
+    call.acc.put_team(t.clone()).await?;
+    Ok(team_object(&call, &t))
+}
+
+/// `POST /team/block`: `{team_id}`; the team's keys get 401 until `/team/unblock`.
+pub async fn team_block(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    run(state, request, |call| team_set_blocked(call, true)).await
+}
+
+/// `POST /team/unblock`: `{team_id}`.
+pub async fn team_unblock(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    run(state, request, |call| team_set_blocked(call, false)).await
+}
+
+/// `POST /team/member_update`: `{team_id, user_id|user_email, max_budget_in_team?, role?,
+/// tpm_limit?, rpm_limit?}`. Budget and limits live in the membership's budget row, as in
+/// LiteLLM (created on first use); the role in the team's `members_with_roles`.
+pub async fn team_member_update(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    run(state, request, |call| async move {
+        check_budgets(&call.body)?;
+        let id = call.str("team_id").ok_or_else(|| required("team_id"))?;
+        let mut t = team_of(&call, &id).await?;
+        let wanted = call
+            .str("user_id")
+            .or_else(|| call.str("user_email"))
+            .ok_or_else(|| required("user_id"))?;
+        // A member may have been added by e-mail only: find the entry either way.
+        let mut roles = t.members_with_roles.as_array().cloned().unwrap_or_default();
+        let entry = roles.iter_mut().find(|m| {
+            m.get("user_id").and_then(Value::as_str) == Some(wanted.as_str())
+                || m.get("user_email").and_then(Value::as_str) == Some(wanted.as_str())
+        });
+        let Some(entry) = entry else {
+            return Err(not_found("User", &format!("{wanted} in team {id}")));
+        };
+        let user_id = entry
+            .get("user_id")
+            .and_then(Value::as_str)
+            .unwrap_or(&wanted)
+            .to_owned();
+        let user_email = entry.get("user_email").cloned().unwrap_or(Value::Null);
+        if let Some(role) = call.str("role") {
+            if role != "admin" && role != "user" {
+                return Err(GatewayError::invalid_request(
+                    format!("Invalid role={role}. Must be one of 'admin', 'user'"),
+                    Some("role".into()),
+                ));
+            }
+            if let Some(o) = entry.as_object_mut() {
+                o.insert("role".into(), json!(role));
+            }
+            t.members_with_roles = Value::Array(roles);
+            t.updated_at = call.acc.now();
+            call.acc.put_team(t.clone()).await?;
+        }
+        let limits = ["max_budget_in_team", "tpm_limit", "rpm_limit"];
+        let mut membership = call
+            .acc
+            .members_of(&id)
+            .into_iter()
+            .find(|m| m.user_id == user_id)
+            .unwrap_or_else(|| MembershipRow {
+                user_id: user_id.clone(),
+                team_id: id.clone(),
+                spend: 0.0,
+                budget_id: None,
+            });
+        let mut budget = None;
+        if limits.iter().any(|f| call.body.contains_key(*f)) {
+            let existing = membership
+                .budget_id
+                .as_deref()
+                .and_then(|b| call.acc.budget(b));
+            let mut b = existing.map(|b| (*b).clone()).unwrap_or_else(|| BudgetRow {
+                budget_id: uuid::Uuid::new_v4().to_string(),
+                created_at: call.acc.now(),
+                created_by: call.actor(),
+                ..BudgetRow::default()
+            });
+            let mut fields = call.body.clone();
+            if let Some(max) = fields.remove("max_budget_in_team") {
+                fields.insert("max_budget".into(), max);
+            }
+            b = merge(&b, &fields, &["max_budget", "tpm_limit", "rpm_limit"])?;
+            b.updated_at = call.acc.now();
+            b.updated_by = call.actor();
+            call.acc.put_budget(b.clone()).await?;
+            membership.budget_id = Some(b.budget_id.clone());
+            call.acc.put_member(membership.clone()).await?;
+            budget = Some(b);
+        } else if let Some(b) = membership
+            .budget_id
+            .as_deref()
+            .and_then(|b| call.acc.budget(b))
+        {
+            budget = Some((*b).clone());
+        }
+        Ok(json!({
+            "team_id": id,
+            "user_id": user_id,
+            "user_email": user_email,
+            "max_budget_in_team": budget.as_ref().and_then(|b| b.max_budget),
+            "tpm_limit": budget.as_ref().and_then(|b| b.tpm_limit),
+            "rpm_limit": budget.as_ref().and_then(|b| b.rpm_limit),
+        }))
+    })
+    .await
+}
+
+async fn team_models(call: Call, add: bool) -> Result<Value, GatewayError> {
+    let id = call.str("team_id").ok_or_else(|| required("team_id"))?;
+    if !call.body.contains_key("models") {
+        return Err(required("models"));
+    }
+    let models = call.list("models");
+    let mut t = team_of(&call, &id).await?;
+    if add {
+        for m in models {
+            if !t.models.contains(&m) {
+                t.models.push(m);
+            }
+        }
+    } else {
+        t.models.retain(|m| !models.contains(m));
+    }
+    t.updated_at = call.acc.now();
+    call.acc.put_team(t.clone()).await?;
+    Ok(team_object(&call, &t))
+}
+
+/// `POST /team/model/add`: `{team_id, models}` adds to the team's allow-list.
+pub async fn team_model_add(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    run(state, request, |call| team_models(call, true)).await
+}
+
+/// `POST /team/model/delete`: `{team_id, models}` removes from the team's allow-list.
+pub async fn team_model_delete(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    run(state, request, |call| team_models(call, false)).await
+}
