@@ -3,14 +3,16 @@
 //! `TOLLGATE_TEST_DATABASE_URL` is set; scripts/test.sh starts one).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
+use common::TempDir;
 use serde_json::{Value, json};
 use tollgate_config::Config;
 use tollgate_mock::MockServer;
-use tollgate_proxy::AppState;
 use tollgate_proxy::accounting::Accounting;
 use tollgate_store::ManualClock;
 
@@ -25,14 +27,6 @@ struct Gw {
     http: reqwest::Client,
     _dir: TempDir,
     _mock: Option<MockServer>,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn config(mock: Option<&MockServer>, extra: &str) -> String {
@@ -60,40 +54,26 @@ general_settings:
 }
 
 async fn start_with(yaml: &str, url: Option<String>, mock: Option<MockServer>) -> Gw {
-    let dir = std::env::temp_dir().join(format!("tollgate-acc-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("acc");
     let config = Config::from_yaml_str(yaml, Path::new("config.yaml")).unwrap();
-    let url = url.unwrap_or_else(|| format!("sqlite://{}/t.db", dir.display()));
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap(),
-    ));
+    let url = url.unwrap_or_else(|| format!("sqlite://{}/t.db", dir.0.display()));
+    let clock = common::clock();
     let acc = Accounting::open(
         &config,
         &url,
-        &dir.join("journal"),
+        &dir.0.join("journal"),
         clock.clone(),
         Arc::new(tollgate_proxy::accounting::DeploymentPrices),
     )
     .await
     .unwrap();
-    let state = AppState::from_config(&config, "info")
-        .unwrap()
-        .with_accounting(acc.clone());
-    let listener = tollgate_proxy::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tollgate_proxy::serve(
-        listener,
-        Arc::new(state),
-        std::future::pending(),
-    ));
+    let base = common::serve_with_accounting(&config, acc.clone()).await;
     Gw {
         base,
         acc,
         clock,
         http: reqwest::Client::new(),
-        _dir: TempDir(dir),
+        _dir: dir,
         _mock: mock,
     }
 }

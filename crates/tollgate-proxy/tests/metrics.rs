@@ -3,8 +3,10 @@
 //! signal; off unless the `prometheus` callback is configured; optional auth.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use common::TempDir;
 use serde_json::{Value, json};
 use tollgate_config::Config;
 use tollgate_mock::{MockScript, MockServer};
@@ -21,14 +24,6 @@ use tollgate_proxy::metrics::LATENCY_BUCKETS;
 
 const MASTER: &str = "sk-master";
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 struct Gw {
     base: String,
     http: reqwest::Client,
@@ -36,15 +31,14 @@ struct Gw {
 }
 
 async fn start(yaml: &str, accounting: bool) -> Gw {
-    let dir = std::env::temp_dir().join(format!("tollgate-metrics-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("metrics");
     let config = Config::from_yaml_str(yaml, Path::new("config.yaml")).unwrap();
     let mut state = AppState::from_config(&config, "info").unwrap();
     if accounting {
         let acc = Accounting::open(
             &config,
-            &format!("sqlite://{}/t.db", dir.display()),
-            &dir.join("journal"),
+            &format!("sqlite://{}/t.db", dir.0.display()),
+            &dir.0.join("journal"),
             Arc::new(tollgate_store::SystemClock),
             Arc::new(tollgate_proxy::accounting::DeploymentPrices),
         )
@@ -52,19 +46,10 @@ async fn start(yaml: &str, accounting: bool) -> Gw {
         .unwrap();
         state = state.with_accounting(acc);
     }
-    let listener = tollgate_proxy::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tollgate_proxy::serve(
-        listener,
-        Arc::new(state),
-        std::future::pending(),
-    ));
     Gw {
-        base,
+        base: common::serve(state).await,
         http: reqwest::Client::new(),
-        _dir: TempDir(dir),
+        _dir: dir,
     }
 }
 

@@ -3,15 +3,17 @@
 //! routes, in process, against SQLite and the mock provider.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{Duration, Utc};
+use common::TempDir;
 use serde_json::{Value, json};
 use tollgate_config::Config;
 use tollgate_mock::MockServer;
 use tollgate_pricing::PriceTable;
-use tollgate_proxy::AppState;
 use tollgate_proxy::accounting::{Accounting, Coster, DeploymentPrices, PriceTableCoster};
 use tollgate_store::ManualClock;
 
@@ -24,23 +26,6 @@ struct Gw {
     acc: Arc<Accounting>,
     clock: Arc<ManualClock>,
     http: reqwest::Client,
-}
-
-/// A directory removed when the test ends (it may outlive one gateway: restarts).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("tollgate-rows-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn config(mock: Option<&MockServer>, extra: &str) -> String {
@@ -100,24 +85,11 @@ general_settings:
 async fn start_in(dir: &Path, yaml: &str, coster: Arc<dyn Coster>) -> Gw {
     let config = Config::from_yaml_str(yaml, Path::new("config.yaml")).unwrap();
     let url = format!("sqlite://{}/t.db", dir.display());
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap(),
-    ));
+    let clock = common::clock();
     let acc = Accounting::open(&config, &url, &dir.join("journal"), clock.clone(), coster)
         .await
         .unwrap();
-    let state = AppState::from_config(&config, "info")
-        .unwrap()
-        .with_accounting(acc.clone());
-    let listener = tollgate_proxy::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tollgate_proxy::serve(
-        listener,
-        Arc::new(state),
-        std::future::pending(),
-    ));
+    let base = common::serve_with_accounting(&config, acc.clone()).await;
     Gw {
         base,
         acc,
@@ -222,7 +194,7 @@ fn refusal<'a>(rows: &'a [Value], status: u16, model: &str) -> &'a Value {
 
 #[tokio::test]
 async fn every_refused_request_of_a_known_key_writes_one_failure_row() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("rows");
     let mock = MockServer::start().await.unwrap();
     let gw = start_in(&dir.0, &config(Some(&mock), ""), Arc::new(DeploymentPrices)).await;
 
@@ -348,7 +320,7 @@ async fn every_refused_request_of_a_known_key_writes_one_failure_row() {
 
 #[tokio::test]
 async fn operation_calls_are_priced_by_their_units_and_count_against_the_budget() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("rows");
     let mock = MockServer::start().await.unwrap();
     let coster = Arc::new(PriceTableCoster::new(Arc::new(PriceTable::builtin())));
     let gw = start_in(&dir.0, &config(Some(&mock), ""), coster).await;
@@ -470,7 +442,7 @@ async fn operation_calls_are_priced_by_their_units_and_count_against_the_budget(
 
 #[tokio::test]
 async fn model_budgets_remember_their_spend_across_a_restart() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("rows");
     let mock = MockServer::start().await.unwrap();
     let yaml = config(Some(&mock), "litellm_settings:\n  timezone: UTC\n");
     let keys;
@@ -529,7 +501,7 @@ async fn model_budgets_remember_their_spend_across_a_restart() {
 /// How many chat calls of one key pass a `tpm_limit` of 11 before a 429, with
 /// `token_rate_limit_type` set to `setting` (each call is 10 prompt + 2 completion tokens).
 async fn calls_within_tpm(setting: &str) -> usize {
-    let dir = TempDir::new();
+    let dir = TempDir::new("rows");
     let extra = if setting.is_empty() {
         String::new()
     } else {
@@ -559,7 +531,7 @@ async fn token_rate_limit_type_picks_the_tokens_tpm_counts() {
     // output: 2 a call, six calls (10 counted before the sixth).
     assert_eq!(calls_within_tpm("output").await, 6);
     // Anything else stops start-up.
-    let dir = TempDir::new();
+    let dir = TempDir::new("rows");
     let yaml = config(None, "  token_rate_limit_type: prompt\n");
     let config = Config::from_yaml_str(&yaml, Path::new("config.yaml")).unwrap();
     let err = Accounting::open(
@@ -576,7 +548,7 @@ async fn token_rate_limit_type_picks_the_tokens_tpm_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_image_calls_reserve_their_price_and_cannot_overspend() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("rows");
     let mock = MockServer::start().await.unwrap();
     let coster = Arc::new(PriceTableCoster::new(Arc::new(PriceTable::builtin())));
     // Slow answers, so all ten calls are in flight at once.
