@@ -841,54 +841,71 @@ fn scrape_registry(router: &Router, acc: Option<&Accounting>) -> Registry {
 
 /// Remaining and maximum budgets of the keys and teams that have one.
 fn budget_gauges(r: &mut Registry, acc: &Accounting) {
-    let remaining = Family::<KeyBudgetLabels, FloatGauge>::default();
-    let max = Family::<KeyBudgetLabels, FloatGauge>::default();
-    for k in acc.keys() {
-        let Some(budget) = k.max_budget else { continue };
-        let spent = acc
-            .live_spend(&format!("key:{}", k.token))
-            .unwrap_or(k.spend);
-        let labels = KeyBudgetLabels {
-            hashed_api_key: k.token.clone(),
-            api_key_alias: k.key_alias.clone().unwrap_or_default(),
-        };
+    let keys = acc.keys();
+    register_budgets(
+        r,
+        (
+            "litellm_remaining_api_key_budget_metric",
+            "Remaining budget for api key",
+        ),
+        (
+            "litellm_api_key_max_budget_metric",
+            "Maximum budget set for api key",
+        ),
+        keys.iter().filter_map(|k| {
+            let budget = k.max_budget?;
+            let spent = acc
+                .live_spend(&format!("key:{}", k.token))
+                .unwrap_or(k.spend);
+            let labels = KeyBudgetLabels {
+                hashed_api_key: k.token.clone(),
+                api_key_alias: k.key_alias.clone().unwrap_or_default(),
+            };
+            Some((labels, budget, spent))
+        }),
+    );
+    let teams = acc.teams();
+    register_budgets(
+        r,
+        (
+            "litellm_remaining_team_budget_metric",
+            "Remaining budget for team",
+        ),
+        (
+            "litellm_team_max_budget_metric",
+            "Maximum budget set for team",
+        ),
+        teams.iter().filter_map(|t| {
+            let budget = t.max_budget?;
+            let spent = acc
+                .live_spend(&format!("team:{}", t.team_id))
+                .unwrap_or(t.spend);
+            let labels = TeamBudgetLabels {
+                team: t.team_id.clone(),
+                team_alias: t.team_alias.clone().unwrap_or_default(),
+            };
+            Some((labels, budget, spent))
+        }),
+    );
+}
+
+/// Registers a remaining-budget and a max-budget gauge family from (labels, budget, spent).
+fn register_budgets<L>(
+    r: &mut Registry,
+    remaining_name: (&str, &str),
+    max_name: (&str, &str),
+    budgets: impl Iterator<Item = (L, f64, f64)>,
+) where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    let remaining = Family::<L, FloatGauge>::default();
+    let max = Family::<L, FloatGauge>::default();
+    for (labels, budget, spent) in budgets {
         remaining.get_or_create(&labels).set(budget - spent);
         max.get_or_create(&labels).set(budget);
     }
-    r.register(
-        "litellm_remaining_api_key_budget_metric",
-        "Remaining budget for api key",
-        remaining,
-    );
-    r.register(
-        "litellm_api_key_max_budget_metric",
-        "Maximum budget set for api key",
-        max,
-    );
-    let remaining = Family::<TeamBudgetLabels, FloatGauge>::default();
-    let max = Family::<TeamBudgetLabels, FloatGauge>::default();
-    for t in acc.teams() {
-        let Some(budget) = t.max_budget else { continue };
-        let spent = acc
-            .live_spend(&format!("team:{}", t.team_id))
-            .unwrap_or(t.spend);
-        let labels = TeamBudgetLabels {
-            team: t.team_id.clone(),
-            team_alias: t.team_alias.clone().unwrap_or_default(),
-        };
-        remaining.get_or_create(&labels).set(budget - spent);
-        max.get_or_create(&labels).set(budget);
-    }
-    r.register(
-        "litellm_remaining_team_budget_metric",
-        "Remaining budget for team",
-        remaining,
-    );
-    r.register(
-        "litellm_team_max_budget_metric",
-        "Maximum budget set for team",
-        max,
-    );
+    r.register(remaining_name.0, remaining_name.1, remaining);
+    r.register(max_name.0, max_name.1, max);
 }
 
 #[cfg(test)]
