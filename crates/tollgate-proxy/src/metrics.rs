@@ -28,6 +28,52 @@ use crate::auth::Identity;
 /// A label value.
 type Lv = Arc<str>;
 
+/// Distinct `requested_model` values kept as their own label; later ones are counted as
+/// [`OTHER_MODEL`]. The value is whatever a client sends (wildcard deployments accept any),
+/// and every distinct value is a new series in every family that carries it.
+const MAX_REQUESTED_MODELS: usize = 1000;
+/// The `requested_model` of calls beyond [`MAX_REQUESTED_MODELS`].
+const OTHER_MODEL: &str = "__other__";
+
+/// A label whose values come from clients: interned, and bounded in number.
+#[derive(Debug)]
+struct BoundedLabel {
+    seen: std::sync::RwLock<std::collections::HashSet<Lv>>,
+    cap: usize,
+    other: Lv,
+}
+
+impl BoundedLabel {
+    fn new(cap: usize) -> Self {
+        Self {
+            seen: Default::default(),
+            cap,
+            other: Lv::from(OTHER_MODEL),
+        }
+    }
+
+    /// `value`'s label: itself while fewer than `cap` values are known, else [`OTHER_MODEL`].
+    fn get(&self, value: &str) -> Lv {
+        if let Ok(seen) = self.seen.read()
+            && let Some(v) = seen.get(value)
+        {
+            return v.clone();
+        }
+        let Ok(mut seen) = self.seen.write() else {
+            return self.other.clone();
+        };
+        if let Some(v) = seen.get(value) {
+            return v.clone();
+        }
+        if seen.len() >= self.cap {
+            return self.other.clone();
+        }
+        let v = Lv::from(value);
+        seen.insert(v.clone());
+        v
+    }
+}
+
 /// LiteLLM's `LATENCY_BUCKETS` (seconds); `+Inf` is added by the histogram.
 pub const LATENCY_BUCKETS: [f64; 35] = [
     0.005, 0.00625, 0.0125, 0.025, 0.05, 0.1, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0,
@@ -178,6 +224,8 @@ pub struct Metrics {
     /// `require_auth_for_metrics_endpoint`.
     pub require_auth: bool,
     empty: Lv,
+    /// The `requested_model` values seen (bounded: clients choose them).
+    requested_models: BoundedLabel,
 }
 
 /// `true` for a YAML boolean `true` or the strings `true`/`True`.
@@ -309,6 +357,7 @@ impl Metrics {
             end_user_labels: setting_on(config, "enable_end_user_cost_tracking_prometheus_only"),
             require_auth: setting_on(config, "require_auth_for_metrics_endpoint"),
             empty: Lv::from(""),
+            requested_models: BoundedLabel::new(MAX_REQUESTED_MODELS),
         }
     }
 
@@ -347,7 +396,11 @@ impl Metrics {
             team_alias: self.lv(team.as_ref().and_then(|t| t.team_alias.as_deref())),
             user: self.lv(user_id),
             user_email: self.lv(user.as_ref().and_then(|u| u.user_email.as_deref())),
-            requested_model: self.lv(Some(&spec.model)),
+            requested_model: if spec.model.is_empty() {
+                self.empty.clone()
+            } else {
+                self.requested_models.get(&spec.model)
+            },
             route: route_of(spec.call_type),
         }
     }
@@ -929,6 +982,24 @@ mod tests {
         ] {
             assert!(!route_of(t).is_empty(), "{t}");
         }
+    }
+
+    #[test]
+    fn client_chosen_model_labels_are_bounded() {
+        let label = BoundedLabel::new(3);
+        for m in ["a", "b", "c"] {
+            assert_eq!(&*label.get(m), m);
+        }
+        assert_eq!(
+            &*label.get("d"),
+            OTHER_MODEL,
+            "a fourth value is not a new series"
+        );
+        assert_eq!(&*label.get("a"), "a", "known values keep their label");
+        assert!(
+            Arc::ptr_eq(&label.get("b"), &label.get("b")),
+            "values are interned"
+        );
     }
 
     #[test]
