@@ -12,8 +12,8 @@ use tollgate_core::{ChatCompletionRequest, GatewayError};
 
 use super::{Attempt, sse_response};
 use super::{
-    add_headers, admit, call_context, call_id, end_user, failed, finish, json_from_call,
-    routed_error, settle_chat_stream, settled, tags,
+    add_headers, admit, call_context, call_id, end_user, failed, json_from_call, routed_error,
+    settle_chat_stream, settled, tags,
 };
 use crate::accounting::CallSpec;
 use crate::body::{CHAT, parse_json};
@@ -39,10 +39,7 @@ async fn handle(state: Arc<AppState>, path_model: Option<String>, request: Reque
     let id = call_id(request.headers());
     let mut attempt = Attempt::default();
     let result = respond(&state, path_model, request, started, &id, &mut attempt).await;
-    if let Err(e) = &result {
-        attempt.refused(&state, &id, "acompletion", e);
-    }
-    finish(&id, result)
+    attempt.finish(&state, &id, "acompletion", result)
 }
 
 async fn respond(

@@ -8,8 +8,7 @@ use axum::response::Response;
 use tollgate_core::{EmbeddingsRequest, GatewayError};
 
 use super::{
-    Attempt, admit, call_context, call_id, end_user, failed, finish, json_from_call, routed_error,
-    settled,
+    Attempt, admit, call_context, call_id, end_user, failed, json_from_call, routed_error, settled,
 };
 use crate::accounting::CallSpec;
 use crate::body::{EMBEDDINGS, parse_json};
@@ -34,10 +33,7 @@ async fn handle(state: Arc<AppState>, path_model: Option<String>, request: Reque
     let id = call_id(request.headers());
     let mut attempt = Attempt::default();
     let result = respond(&state, path_model, request, started, &id, &mut attempt).await;
-    if let Err(e) = &result {
-        attempt.refused(&state, &id, "aembedding", e);
-    }
-    finish(&id, result)
+    attempt.finish(&state, &id, "aembedding", result)
 }
 
 async fn respond(

@@ -194,6 +194,21 @@ impl Attempt {
         Ok((identity?, bytes?))
     }
 
+    /// The response of a model route's `result`: an error before admission first writes its
+    /// spend-log row ([`Attempt::refused`]); then the headers every response carries.
+    pub(crate) fn finish(
+        &self,
+        state: &AppState,
+        call_id: &str,
+        call_type: &'static str,
+        result: Result<Response, GatewayError>,
+    ) -> Response {
+        if let Err(e) = &result {
+            self.refused(state, call_id, call_type, e);
+        }
+        finish(call_id, result)
+    }
+
     /// Writes the spend-log row of a request that failed with `error` before admission (none
     /// when it was admitted, or presented no known key).
     pub(crate) fn refused(

@@ -18,7 +18,7 @@ use tollgate_router::OperationBodyOut;
 
 use super::usage::{UsageRecord, deferred, record};
 use super::{
-    Attempt, add_headers, admit, call_context, call_id, end_user, failed, finish, routed_error,
+    Attempt, add_headers, admit, call_context, call_id, end_user, failed, routed_error,
     settled_units, spend_headers, tags,
 };
 use crate::accounting::{CallSpec, Units};
@@ -102,10 +102,7 @@ async fn handle(
     let id = call_id(request.headers());
     let mut attempt = Attempt::default();
     let result = respond(&state, op, path_model, request, started, &id, &mut attempt).await;
-    if let Err(e) = &result {
-        attempt.refused(&state, &id, op.call_type(), e);
-    }
-    finish(&id, result)
+    attempt.finish(&state, &id, op.call_type(), result)
 }
 
 async fn respond(

@@ -40,10 +40,7 @@ pub async fn create(State(state): State<Arc<AppState>>, request: Request) -> Res
     let id = call_id(request.headers());
     let mut attempt = Attempt::default();
     let result = respond(&state, request, started, &id, &mut attempt).await;
-    if let Err(e) = &result {
-        attempt.refused(&state, &id, "aresponses", e);
-    }
-    finish(&id, result)
+    attempt.finish(&state, &id, "aresponses", result)
 }
 
 /// `GET /v1/responses/{id}`.
